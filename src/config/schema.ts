@@ -181,4 +181,6 @@ export interface RuntimePlan {
   readonly admin: AdminPlan | null;
   readonly upstreams: ReadonlyMap<string, UpstreamPlan>;
   readonly listeners: readonly ListenerPlan[];
+  /** Demo origin servers to start in-process (`demo: { origins: [...] }`; default none). */
+  readonly demo: readonly Address[];
 }
