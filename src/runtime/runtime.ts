@@ -1,0 +1,124 @@
+// Runtime: the live objects built from one RuntimePlan: pools, listeners, the admin listener.
+// start() binds everything or nothing; stop() drains within a deadline.
+import type { RuntimePlan, ListenerPlan } from "../config/schema.ts";
+import type { Clock } from "../core/clock.ts";
+import type { Logger } from "../observability/logger.ts";
+import { Pool } from "../upstream/pool.ts";
+import type { Server } from "../upstream/server.ts";
+import { RouteTable } from "../core/route.ts";
+import { Listener } from "../protocols/listener.ts";
+import type { ListenerContext, ListenerState } from "../protocols/adapter.ts";
+import { getProtocol } from "../protocols/index.ts";
+import { closeUpstreams } from "../protocols/http/upstreams.ts";
+
+export interface LiveListener {
+  readonly name: string;
+  state: ListenerState;
+  readonly listener: Listener;
+  readonly log: Logger;
+  draining: boolean;
+}
+
+export class Runtime {
+  plan: RuntimePlan;
+  readonly log: Logger;
+  readonly clock: Clock;
+  pools = new Map<string, Pool>();
+  readonly listeners = new Map<string, LiveListener>();
+  /** starting -> ready -> draining -> stopped */
+  phase: "starting" | "ready" | "draining" | "stopped" = "starting";
+
+  constructor(plan: RuntimePlan, log: Logger, clock: Clock) {
+    this.plan = plan;
+    this.log = log;
+    this.clock = clock;
+  }
+
+  /** Build pools from a plan, reusing server state by pool name and address. */
+  buildPools(plan: RuntimePlan, previous: ReadonlyMap<string, Pool> | null): Map<string, Pool> {
+    const out = new Map<string, Pool>();
+    for (const up of plan.upstreams.values()) {
+      let prevServers: Map<string, Server> | null = null;
+      const old = previous?.get(up.name);
+      if (old !== undefined) {
+        prevServers = new Map();
+        for (const s of old.servers) prevServers.set(s.address, s);
+      }
+      out.set(up.name, new Pool(up, this.clock, this.log.child({ upstream: up.name }), prevServers));
+    }
+    return out;
+  }
+
+  #context(live: () => LiveListener, log: Logger): ListenerContext {
+    return {
+      current: () => live().state,
+      log,
+      accessLog: () => (this.plan.log.access ? this.plan.log.accessFormat : null),
+      draining: () => live().draining || this.phase === "draining",
+    };
+  }
+
+  /** Create a listener for plan l (not bound yet). */
+  makeListener(l: ListenerPlan, pools: ReadonlyMap<string, Pool>): LiveListener {
+    const adapter = getProtocol(l.protocol);
+    if (adapter === null) throw new Error(`protocol ${l.protocol} is not available`); // validated at load
+    const log = this.log.child({ listener: l.name });
+    const state: ListenerState = { plan: l, routes: new RouteTable(l, pools) };
+    let live: LiveListener | null = null;
+    const ctx = this.#context(() => live as LiveListener, log);
+    const handler = adapter.create(ctx);
+    live = { name: l.name, state, listener: new Listener(l.listen, handler, l.limits.maxConnections), log, draining: false };
+    return live;
+  }
+
+  /** Bind every listener; on any failure close what was bound and throw. */
+  async start(): Promise<void> {
+    this.pools = this.buildPools(this.plan, null);
+    const made: LiveListener[] = [];
+    try {
+      for (const l of this.plan.listeners) {
+        const live = this.makeListener(l, this.pools);
+        made.push(live);
+        await live.listener.listen();
+        this.listeners.set(l.name, live);
+        this.log.info({ listener: l.name, protocol: l.protocol, address: l.listen.text, port: live.listener.port }, `listening on ${l.listen.text}`);
+      }
+    } catch (err) {
+      for (const m of made) m.listener.stopAccepting();
+      for (const p of this.pools.values()) p.close();
+      throw err;
+    }
+    this.phase = "ready";
+  }
+
+  /** Port actually bound by a listener (tests use port 0). */
+  port(name: string): number {
+    return this.listeners.get(name)?.listener.port ?? 0;
+  }
+
+  /** Graceful stop: stop accepting, let work finish until timeoutMs (null = no limit), then force. */
+  async stop(timeoutMs: number | null): Promise<void> {
+    if (this.phase === "stopped") return;
+    this.phase = "draining";
+    for (const l of this.listeners.values()) { l.listener.stopAccepting(); l.listener.handler.drain(); }
+    const deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
+    while (performance.now() < deadline && this.#openClients() > 0) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    if (this.#openClients() > 0) {
+      this.log.warn({ open: this.#openClients() }, "shutdown deadline reached: closing remaining sessions");
+      for (const l of this.listeners.values()) l.listener.handler.forceClose();
+      await new Promise((r) => setTimeout(r, 100));
+      for (const l of this.listeners.values()) for (const c of l.listener.clients) c.destroy();
+    }
+    for (const p of this.pools.values()) p.close();
+    await closeUpstreams();
+    this.phase = "stopped";
+  }
+
+  #openClients(): number {
+    let n = 0;
+    for (const l of this.listeners.values()) n += l.listener.clients.size;
+    return n;
+  }
+}

@@ -1,0 +1,271 @@
+// Pool: one upstream's servers, its eligible tiers (primaries, else backups), its schedulers, and leases.
+// acquire() = pick + active++ in one step (schedulers.md 1.8); Lease.release() is the only way back.
+import type { Clock, TimerHandle } from "../core/clock.ts";
+import type { Outcome } from "../core/types.ts";
+import { isServerFailure } from "../core/types.ts";
+import type { UpstreamPlan, ServerPlan } from "../config/schema.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { PickContext, Scheduler, SchedulerFactory } from "../schedulers/scheduler.ts";
+import { getScheduler } from "../schedulers/index.ts";
+import { Server, type ServerView } from "./server.ts";
+import { ADMIN_DOWN, ADMIN_DRAIN, FAILED_ACTIVE, FAILED_PASSIVE, verdict, type ServerState } from "./flags.ts";
+import { PassiveHealth } from "./passive.ts";
+
+const HISTORY_MAX = 20;
+/** Schedulers whose tables must not move with slow start (schedulers.md 4.5). */
+const NO_SLOW_START = new Set(["sh", "dh", "mh"]);
+const TICK_MS = 100;
+
+export interface Lease {
+  readonly server: ServerView;
+  /** Exactly once: active--, inactive linger, passive health. Later calls do nothing. */
+  release(outcome: Outcome): void;
+}
+
+class PoolLease implements Lease {
+  readonly server: Server;
+  readonly #pool: Pool;
+  #done = false;
+  constructor(pool: Pool, server: Server) { this.#pool = pool; this.server = server; }
+  release(outcome: Outcome): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#pool.released(this.server, outcome);
+  }
+}
+
+export interface PoolEvents {
+  /** A server's verdict changed (up/down/drain), with the reason. */
+  onStateChange?(pool: Pool, server: Server, from: ServerState, to: ServerState, reason: string): void;
+}
+
+export class Pool {
+  readonly name: string;
+  plan: UpstreamPlan;
+  readonly factory: SchedulerFactory;
+  /** All servers, tier lists in list order (front first). */
+  primaries: Server[] = [];
+  backups: Server[] = [];
+  /** Servers no longer listed but with work still in flight (reload removals). */
+  readonly retired = new Set<Server>();
+  readonly #primary: Scheduler;
+  readonly #backup: Scheduler;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #passive: PassiveHealth;
+  readonly #events: PoolEvents;
+  #tick: TimerHandle | null = null;
+  #closed = false;
+  /** Pending inactive expiries per server: timestamps, oldest first. */
+  readonly #linger = new Map<Server, number[]>();
+  /** Units refused because no server was eligible. */
+  refusals = 0;
+  retries = 0;
+
+  constructor(plan: UpstreamPlan, clock: Clock, log: Logger, previous: ReadonlyMap<string, Server> | null, events: PoolEvents = {}) {
+    const factory = getScheduler(plan.scheduler);
+    if (factory === null) throw new Error(`unknown scheduler ${plan.scheduler}`); // validated at load: a bug
+    this.name = plan.name;
+    this.plan = plan;
+    this.factory = factory;
+    this.#clock = clock;
+    this.#log = log;
+    this.#events = events;
+    this.#passive = new PassiveHealth(plan.passive, clock);
+    const opts = { clock, random32: () => (Math.random() * 0x100000000) >>> 0 };
+    this.#primary = factory.create(plan, opts);
+    this.#backup = factory.create(plan, opts);
+    for (const sp of plan.servers) {
+      const s = previous?.get(sp.address) ?? null;
+      const server = s !== null ? adopt(s, sp) : new Server(sp.address, sp.host, sp.port, sp.weight, sp.maxConns, sp.backup);
+      (server.backup ? this.backups : this.primaries).push(server);
+    }
+    this.rebuild();
+  }
+
+  /** Every server, primaries first. */
+  get servers(): Server[] { return [...this.primaries, ...this.backups]; }
+
+  find(address: string): Server | null {
+    for (const s of this.primaries) if (s.address === address) return s;
+    for (const s of this.backups) if (s.address === address) return s;
+    return null;
+  }
+
+  /** Eligible now: up, weight > 0; primaries, else backups. */
+  get eligible(): readonly Server[] {
+    const p = this.primaries.filter(isEligible);
+    return p.length > 0 ? p : this.backups.filter(isEligible);
+  }
+
+  /** Recompute effective weights and indexes, then rebuild both schedulers' tables. */
+  rebuild(): void {
+    const now = this.#clock.now();
+    const ramp = this.plan.slowStartMs > 0 && !NO_SLOW_START.has(this.factory.name);
+    let ramping = false;
+    for (const list of [this.primaries, this.backups]) {
+      for (let i = 0; i < list.length; i++) {
+        const s = list[i];
+        s.index = i;
+        let w = s.configWeight;
+        if ((s.flags & ADMIN_DRAIN) !== 0) w = 0;
+        else if (ramp && s.upSince >= 0 && w > 1) {
+          const elapsed = now - s.upSince;
+          if (elapsed < this.plan.slowStartMs) {
+            // integer steps: 1 .. weight, in tenths of the ramp
+            const step = Math.floor((elapsed * 10) / this.plan.slowStartMs) + 1;
+            w = Math.max(1, Math.floor((s.configWeight * step) / 10));
+            ramping = true;
+          }
+        }
+        s.weight = w;
+        if (s.configWeight > 0) s.lastWeight = s.configWeight;
+      }
+    }
+    this.#primary.rebuild(this.primaries);
+    this.#backup.rebuild(this.backups);
+    if (ramping) this.#ensureTick();
+  }
+
+  /** pick + active++; null = refuse. exclude: servers already tried for this unit. */
+  acquire(ctx: PickContext): Lease | null {
+    let v = this.#primary.pick(ctx);
+    if (v === null && this.backups.length > 0 && !this.#anyPrimaryUsable(ctx)) v = this.#backup.pick(ctx);
+    if (v === null) return null;
+    const s = v as Server;
+    s.active++;
+    s.total++;
+    if (s.upper !== 0 && s.active >= s.upper) s.thresholdOverloaded = true;
+    return new PoolLease(this, s);
+  }
+
+  /** Backups serve only while no primary is eligible (up, weight > 0); a busy primary is not a reason. */
+  #anyPrimaryUsable(ctx: PickContext): boolean {
+    for (const s of this.primaries) {
+      if (isEligible(s) && !s.thresholdOverloaded && (ctx.exclude === null || !ctx.exclude.has(s))) return true;
+    }
+    return false;
+  }
+
+  /** Called by Lease.release. */
+  released(s: Server, outcome: Outcome): void {
+    s.active--;
+    const linger = this.plan.inactiveLingerMs;
+    if (linger > 0 && !this.#closed) {
+      s.inactive++;
+      let q = this.#linger.get(s);
+      if (q === undefined) { q = []; this.#linger.set(s, q); }
+      q.push(this.#clock.now() + linger);
+      this.#ensureTick();
+    }
+    if (s.thresholdOverloaded && (s.upper === 0 || s.active * 4 < s.upper * 3)) s.thresholdOverloaded = false;
+    if (isServerFailure(outcome)) {
+      s.failures++;
+      if (this.#passive.fail(s)) {
+        this.setFlag(s, FAILED_PASSIVE, true, `passive: ${this.plan.passive.maxFails} failures within ${this.plan.passive.failTimeoutMs} ms (last: ${outcome})`);
+      }
+    }
+    if (s.active === 0 && !s.listed) this.retired.delete(s);
+  }
+
+  /** Set or clear one cause bit; logs and records the transition when the verdict changes. */
+  setFlag(s: Server, flag: number, on: boolean, reason: string): void {
+    const before = verdict(s.flags);
+    s.flags = on ? s.flags | flag : s.flags & ~flag;
+    const after = verdict(s.flags);
+    if (before === after) {
+      if (flag === ADMIN_DRAIN) this.rebuild();
+      return;
+    }
+    if (after === "up") s.upSince = this.#clock.now();
+    s.history.push({ at: Date.now(), state: after, reason });
+    if (s.history.length > HISTORY_MAX) s.history.shift();
+    const level = after === "up" ? "info" : "warn";
+    this.#log[level]({ pool: this.name, server: s.address, from: before, to: after, reason, flags: s.flags }, `server ${s.address} is ${after}`);
+    this.#events.onStateChange?.(this, s, before, after, reason);
+    if (on && flag === FAILED_PASSIVE) {
+      // out for fail_timeout, then a trial: the next failure counts afresh
+      this.#clock.setTimeout(() => { if (!this.#closed) this.setFlag(s, FAILED_PASSIVE, false, "passive: fail_timeout over, trial"); }, this.plan.passive.failTimeoutMs);
+    }
+    this.rebuild();
+  }
+
+  /** Active health verdict from the health runner. */
+  setHealth(s: Server, up: boolean, reason: string): void {
+    this.setFlag(s, FAILED_ACTIVE, !up, reason);
+  }
+
+  /** Admin API: state up | down | drain. */
+  setAdminState(s: Server, state: ServerState): void {
+    if (state === "up") { this.setFlag(s, ADMIN_DOWN, false, "admin: up"); this.setFlag(s, ADMIN_DRAIN, false, "admin: up"); }
+    else if (state === "down") this.setFlag(s, ADMIN_DOWN, true, "admin: down");
+    else this.setFlag(s, ADMIN_DRAIN, true, "admin: drain");
+  }
+
+  /** Admin API: new configured weight (like ipvsadm -e -w). */
+  setWeight(s: Server, weight: number): void {
+    s.configWeight = weight;
+    this.rebuild();
+  }
+
+  /** Admin API: add a server at the front of its tier, as IPVS does. */
+  addServer(sp: ServerPlan): Server {
+    const s = new Server(sp.address, sp.host, sp.port, sp.weight, sp.maxConns, sp.backup);
+    (s.backup ? this.backups : this.primaries).unshift(s);
+    this.rebuild();
+    return s;
+  }
+
+  /** Remove a server from the list; its work in flight finishes. */
+  removeServer(s: Server): void {
+    s.listed = false;
+    this.primaries = this.primaries.filter((x) => x !== s);
+    this.backups = this.backups.filter((x) => x !== s);
+    if (s.active > 0) this.retired.add(s);
+    this.rebuild();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#tick?.cancel();
+    this.#tick = null;
+    // pending linger entries die with the pool (servers may live on in a reloaded pool)
+    for (const [s, q] of this.#linger) s.inactive -= q.length;
+    this.#linger.clear();
+    this.#primary.close();
+    this.#backup.close();
+  }
+
+  #ensureTick(): void {
+    if (this.#tick !== null || this.#closed) return;
+    this.#tick = this.#clock.setTimeout(() => this.#onTick(), TICK_MS);
+  }
+
+  /** One shared coarse timer: expires inactive entries and steps slow-start weights. */
+  #onTick(): void {
+    this.#tick = null;
+    const now = this.#clock.now();
+    let pending = false;
+    for (const [s, q] of this.#linger) {
+      let n = 0;
+      while (n < q.length && q[n] <= now) n++;
+      if (n > 0) { q.splice(0, n); s.inactive -= n; }
+      if (q.length === 0) this.#linger.delete(s); else pending = true;
+    }
+    if (this.plan.slowStartMs > 0) this.rebuild();
+    if (pending) this.#ensureTick();
+  }
+}
+
+function isEligible(s: Server): boolean {
+  return s.weight > 0 && verdict(s.flags) === "up";
+}
+
+/** Reuse a server's runtime state across a reload, with its new configured values. */
+function adopt(s: Server, sp: ServerPlan): Server {
+  s.configWeight = sp.weight;
+  s.upper = sp.maxConns;
+  s.backup = sp.backup;
+  s.listed = true;
+  return s;
+}

@@ -1,0 +1,43 @@
+// Start switchyard in-process from YAML text, with log lines captured for assertions.
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { loadConfigText, formatError } from "../../src/config/load.ts";
+import { Runtime } from "../../src/runtime/runtime.ts";
+import { reloadRuntime, type ReloadResult } from "../../src/runtime/reload.ts";
+import { systemClock } from "../../src/core/clock.ts";
+
+export interface LogLine { [k: string]: unknown }
+
+export interface TestProxy {
+  readonly rt: Runtime;
+  readonly logs: LogLine[];
+  port(listener: string): number;
+  reload(yaml: string): Promise<ReloadResult>;
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+export function planFrom(yaml: string, env: Record<string, string> = {}) {
+  const r = loadConfigText(yaml, "test.yaml", env);
+  if (!r.ok) throw new Error(`config errors:\n${r.errors.map(formatError).join("\n")}`);
+  return r.plan;
+}
+
+export async function startProxy(yaml: string, env: Record<string, string> = {}): Promise<TestProxy> {
+  const logs: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString("utf8").split("\n")) if (line !== "") logs.push(JSON.parse(line) as LogLine);
+      cb();
+    },
+  });
+  const plan = planFrom(yaml, env);
+  const log = pino({ level: plan.log.level === "info" ? "debug" : plan.log.level }, sink);
+  const rt = new Runtime(plan, log, systemClock);
+  await rt.start();
+  return {
+    rt, logs,
+    port: (name) => rt.port(name),
+    reload: (y) => reloadRuntime(rt, planFrom(y, env)),
+    stop: (ms = 2000) => rt.stop(ms),
+  };
+}
