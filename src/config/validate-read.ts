@@ -159,7 +159,8 @@ export class Reader {
 
   address(node: YNode, path: string, opts: AddressOptions): Address | undefined {
     if (node.kind !== "scalar" || typeof node.value !== "string") {
-      const hint = node.kind === "seq" ? " (an IPv6 address must be quoted: \"[::1]:8080\")" : "";
+      const hint = node.kind === "seq" ? " (an IPv6 address must be quoted: \"[::1]:8080\")"
+        : node.kind === "scalar" && typeof node.value === "number" ? ` (write ":${node.value}" for all interfaces)` : "";
       this.error(path, node.pos, `expected an address (host:port), got ${describe(node)}${hint}`);
       return undefined;
     }
