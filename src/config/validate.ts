@@ -3,6 +3,7 @@
 // each at the line:column of the key or value at fault; the result is a Config only when none was found.
 import type { Address } from "../core/types.ts";
 import type { LogLevel } from "./schema.ts";
+import { DEFAULTS } from "./plan.ts";
 import { LISTEN_ADDRESS, parseAddress, PEER_ADDRESS } from "./units.ts";
 import { Reader } from "./validate-read.ts";
 import { validateListener } from "./validate-listener.ts";
@@ -84,7 +85,7 @@ export function validate(root: YNode, issues: Issue[]): Config | null {
     crossCheck(r, bound, listeners, upstreams, stickyAt);
   }
 
-  if (admin?.listen !== undefined) bound.push({ addr: admin.listen, what: "the admin listener", path: "admin.listen", pos: adminPos, name: null, namePos: adminPos, index: -1 });
+  if (admin !== undefined) bound.push({ addr: admin.listen ?? DEFAULTS.adminListen, what: "the admin listener", path: "admin.listen", pos: adminPos, name: null, namePos: adminPos, index: -1 });
 
   const demo: Address[] = [];
   const demoNode = f.get("demo");

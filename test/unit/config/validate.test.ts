@@ -39,7 +39,7 @@ test("the three-mistake fixture yields exactly its three errors, each at its key
   assert.deepEqual(r.errors.map(formatError), [
     `${file}:7:5: upstreams.web.shceduler: unknown key "shceduler" (did you mean "scheduler"?)`,
     `${file}:11:44: upstreams.web.servers[1].weight: 70000 is out of range 0..65535`,
-    `${file}:17:15: listeners[0].upstream: no upstream named "wbe"; defined: web`,
+    `${file}:17:15: listeners[0].upstream: no upstream named "wbe" (did you mean "web"?); defined: web`,
   ]);
 });
 
@@ -221,6 +221,11 @@ test("duplicate listener names and addresses (also against admin and demo origin
     `${at(t, 8, "a,")} listeners[1].name: duplicate listener name "a" (also listeners[0])`,
     `${at(t, 8, ":8080")} listeners[1].listen: :8080 is also used by listener a (listeners[0].listen)`,
   ]);
+});
+
+test("admin without listen takes 127.0.0.1:9090, and that default is checked for clashes too", () => {
+  const t = conf(SERVERS, "- { name: a, protocol: http, listen: 127.0.0.1:9090, upstream: web }", "admin: { token: x }\n");
+  assert.deepEqual(errors(t), [`${at(t, 1, "{")} admin.listen: 127.0.0.1:9090 is also used by listener a (listeners[0].listen)`]);
 });
 
 test("servers: one of address/dns/srv; dns needs port; srv takes none; duplicates and empty lists refused", () => {
