@@ -1,45 +1,46 @@
 // rr: round robin (IPVS ip_vs_rr, schedulers.md 2.1). Equal turns; weights matter only as 0.
-// State: a cursor on the last chosen server, -1 = before the first.
+// State: a cursor on the last chosen server (an index into the list, -1 = before the first). The walk starts
+// after the cursor, wraps, and ends on the cursor's own server; the first eligible server wins.
 import type { PickContext, Scheduler, SchedulerFactory } from "./scheduler.ts";
 import type { ServerView } from "../upstream/server.ts";
+import { usable } from "./eligible.ts";
 
 class RoundRobin implements Scheduler {
   #servers: readonly ServerView[] = [];
-  #cursor: ServerView | null = null;
+  #cursor = -1;
 
   rebuild(servers: readonly ServerView[]): void {
-    const cur = this.#cursor;
-    if (cur !== null && !servers.includes(cur)) {
-      // removed: the cursor moves to the server before it in the old list (or to "before the first")
-      const old = this.#servers;
-      let prev: ServerView | null = null;
-      for (let i = old.indexOf(cur) - 1; i >= 0; i--) {
-        if (servers.includes(old[i])) { prev = old[i]; break; }
-      }
-      this.#cursor = prev;
+    const old = this.#servers;
+    let cur = -1;
+    if (this.#cursor >= 0 && this.#cursor < old.length) {
+      // the cursor follows its server (a front add shifts its index); if the server was removed, the cursor
+      // moves to the nearest earlier server still listed, else to "before the first"
+      for (let i = this.#cursor; i >= 0 && cur < 0; i--) cur = servers.indexOf(old[i]);
     }
     this.#servers = servers;
+    this.#cursor = cur;
   }
 
   pick(ctx: PickContext): ServerView | null {
     const list = this.#servers;
     const n = list.length;
-    if (n === 0) return null;
-    const start = this.#cursor === null ? -1 : list.indexOf(this.#cursor);
     const ex = ctx.exclude;
-    for (let step = 1; step <= n; step++) {
-      let i = start + step;
-      if (i >= n) i -= n;
+    let i = this.#cursor;
+    for (let step = 0; step < n; step++) {
+      i = i + 1 === n ? 0 : i + 1;
       const s = list[i];
-      if (s.weight > 0 && !s.overloaded && (ex === null || !ex.has(s))) {
-        this.#cursor = s;
+      if (usable(s, ex)) {
+        this.#cursor = i;
         return s;
       }
     }
     return null;
   }
 
-  close(): void { this.#servers = []; this.#cursor = null; }
+  close(): void {
+    this.#servers = [];
+    this.#cursor = -1;
+  }
 }
 
 export const rr: SchedulerFactory = {

@@ -1,0 +1,53 @@
+// sed: shortest expected delay (IPVS ip_vs_sed, schedulers.md 2.5). Stateless.
+// Like wlc with the score active + 1 (inactive ignored): candidate = first not-overloaded server with
+// weight > 0; a later not-overloaded server replaces it when (cand.active + 1) * s.weight >
+// (s.active + 1) * cand.weight. Idle pools go to the heaviest server (earliest among equals).
+import type { PickContext, Scheduler, SchedulerFactory } from "./scheduler.ts";
+import type { ServerView } from "../upstream/server.ts";
+import { skipped } from "./eligible.ts";
+
+class ShortestExpectedDelay implements Scheduler {
+  #servers: readonly ServerView[] = [];
+
+  rebuild(servers: readonly ServerView[]): void {
+    this.#servers = servers;
+  }
+
+  pick(ctx: PickContext): ServerView | null {
+    const list = this.#servers;
+    const ex = ctx.exclude;
+    const n = list.length;
+    let i = 0;
+    let best: ServerView | null = null;
+    for (; i < n; i++) {
+      const s = list[i];
+      if (s.weight > 0 && !skipped(s, ex)) {
+        best = s;
+        break;
+      }
+    }
+    if (best === null) return null;
+    let bestScore = best.active + 1;
+    let bestW = best.weight;
+    for (i++; i < n; i++) {
+      const s = list[i];
+      const score = s.active + 1;
+      if (bestScore * s.weight > score * bestW && !skipped(s, ex)) {
+        best = s;
+        bestScore = score;
+        bestW = s.weight;
+      }
+    }
+    return best;
+  }
+
+  close(): void {
+    this.#servers = [];
+  }
+}
+
+export const sed: SchedulerFactory = {
+  name: "sed",
+  defaultKey: null,
+  create: () => new ShortestExpectedDelay(),
+};
