@@ -6,6 +6,8 @@
 #   mariadb --defaults-file=DIR/mariadb-PORT/my.cnf -uroot
 # An instance already running from that folder is left alone. Prints "mariadb PORT PID" per
 # server once it answers a query as the test user; on failure prints the log tail, exits 1.
+# Extra server options: put them in DIR/mariadb-PORT/extra.cnf (with its own [mariadbd] line)
+# before the start; it is appended to my.cnf at every start (e.g. ssl_cert/ssl_key for TLS).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [ $# -ge 2 ] || { echo "usage: $0 DIR PORT [PORT...]" >&2; exit 2; }
@@ -38,6 +40,7 @@ proxy_protocol_networks=127.0.0.0/8
 [client]
 socket=$I/mariadbd.sock
 CNF
+  if [ -f "$I/extra.cnf" ]; then cat "$I/extra.cnf" >> "$I/my.cnf"; fi
   cat > "$I/init.sql" <<'SQL'
 CREATE DATABASE IF NOT EXISTS switchyard;
 CREATE USER IF NOT EXISTS 'switchyard'@'%' IDENTIFIED BY 'secret';
