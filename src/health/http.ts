@@ -101,7 +101,7 @@ class HttpProbe {
       res.on("data", this.#onDrain.bind(this, res));
       return;
     }
-    res.setEncoding("latin1");
+    res.setEncoding("utf8");
     res.on("data", this.#onBody.bind(this, res));
     res.on("end", this.#onBodyEnd.bind(this));
   }
