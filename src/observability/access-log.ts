@@ -1,9 +1,9 @@
 // The access record: field names in one place, as nginx users grep for them (remote_addr, request,
 // status, bytes_sent, upstream_addr, upstream_response_time, request_time), written as JSON.
+// The listener name comes from the listener's child logger.
 import type { Logger } from "./logger.ts";
 
 export interface HttpAccess {
-  listener: string;
   remote_addr: string;
   method: string;
   uri: string;
@@ -21,7 +21,6 @@ export interface HttpAccess {
 }
 
 export interface SessionAccess {
-  listener: string;
   protocol: string;
   remote_addr: string;
   upstream: string | null;

@@ -30,7 +30,7 @@ class TcpHandler implements ProtocolHandler {
     client.pause();
     const preamble = plan.proxyProtocol === null ? null : proxyHeader(plan.proxyProtocol, client);
     const r = await dial(route, { key: connectionKey(route.key, remote, local), clientPort: client.remotePort ?? 0, preamble, cancelled: () => gone });
-    const base = { listener: plan.name, protocol: plan.protocol, remote_addr: remote, upstream: route.pool.name, tries: r.tries };
+    const base = { protocol: plan.protocol, remote_addr: remote, upstream: route.pool.name, tries: r.tries };
     if (!r.ok) {
       ctx.log.warn({ listener: plan.name, remote_addr: remote, upstream: route.pool.name, reason: r.reason, detail: r.detail }, `closing client: ${r.detail}`);
       if (ctx.accessLog() !== null) logSessionAccess(ctx.log, { ...base, upstream_addr: null, outcome: r.reason, bytes_up: 0, bytes_down: 0, connect_time: null, session_time: secs(t0, performance.now()) });

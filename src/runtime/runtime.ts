@@ -49,25 +49,20 @@ export class Runtime {
     return out;
   }
 
-  #context(live: () => LiveListener, log: Logger): ListenerContext {
-    return {
-      current: () => live().state,
-      log,
-      accessLog: () => (this.plan.log.access ? this.plan.log.accessFormat : null),
-      draining: () => live().draining || this.phase === "draining",
-    };
-  }
-
   /** Create a listener for plan l (not bound yet). */
   makeListener(l: ListenerPlan, pools: ReadonlyMap<string, Pool>): LiveListener {
     const adapter = getProtocol(l.protocol);
     if (adapter === null) throw new Error(`protocol ${l.protocol} is not available`); // validated at load
     const log = this.log.child({ listener: l.name });
-    const state: ListenerState = { plan: l, routes: new RouteTable(l, pools) };
-    let live: LiveListener | null = null;
-    const ctx = this.#context(() => live as LiveListener, log);
-    const handler = adapter.create(ctx);
-    live = { name: l.name, state, listener: new Listener(l.listen, handler, l.limits.maxConnections), log, draining: false };
+    // the handler reads its state through `live`, which the reload swaps
+    const live = { name: l.name, state: { plan: l, routes: new RouteTable(l, pools) }, log, draining: false } as LiveListener;
+    const ctx: ListenerContext = {
+      current: () => live.state,
+      log,
+      accessLog: () => (this.plan.log.access ? this.plan.log.accessFormat : null),
+      draining: () => live.draining || this.phase === "draining",
+    };
+    (live as { listener: Listener }).listener = new Listener(l.listen, adapter.create(ctx), l.limits.maxConnections);
     return live;
   }
 

@@ -119,23 +119,38 @@ test("streams a 5 MB body both ways intact", async () => {
   fs.writeFileSync(file, body);
   const { stdout } = await run("curl", ["-sS", "-H", "Transfer-Encoding: chunked", "--data-binary", `@${file}`, `${base}/echo`], { encoding: "buffer", maxBuffer: 16 * 1024 * 1024 });
   fs.unlinkSync(file);
+  assert.equal(stdout.length, body.length, `curl got: ${stdout.subarray(0, 200).toString()}`);
   assert.equal(crypto.createHash("sha256").update(stdout).digest("hex"), want);
 });
 
-test("header rules: Host kept, X-Forwarded-* set, hop-by-hop and Connection-named headers removed both ways", async () => {
-  const r = await request(`${base}/hdr`, {
-    headers: { host: "shop.example.com", "x-forwarded-for": "198.51.100.7", "x-drop-me": "1", connection: "x-drop-me", te: "trailers", "proxy-connection": "keep-alive", "x-keep": "yes" },
+/** One raw HTTP/1.1 exchange over a fresh socket (undici strips some request headers itself). */
+function rawExchange(port: number, head: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, "127.0.0.1");
+    let buf = "";
+    s.on("data", (d) => { buf += d.toString("latin1"); });
+    s.on("close", () => resolve(buf));
+    s.on("error", reject);
+    s.write(head);
+    setTimeout(() => s.end(), 500);
   });
-  const seen = (await r.body.json()) as { headers: Record<string, string> };
-  const h = seen.headers;
+}
+
+test("header rules: Host kept, X-Forwarded-* set, hop-by-hop and Connection-named headers removed both ways", async () => {
+  const raw = await rawExchange(proxy.port("public"), [
+    "GET /hdr HTTP/1.1", "Host: shop.example.com", "X-Forwarded-For: 198.51.100.7", "X-Drop-Me: 1",
+    "Connection: keep-alive, X-Drop-Me", "TE: trailers", "Proxy-Connection: keep-alive", "Keep-Alive: timeout=9", "X-Keep: yes", "", "",
+  ].join("\r\n"));
+  const [head, body] = raw.split("\r\n\r\n");
+  const h = (JSON.parse(body.slice(body.indexOf("{"), body.lastIndexOf("}") + 1)) as { headers: Record<string, string> }).headers;
   assert.equal(h.host, "shop.example.com");
   assert.equal(h["x-forwarded-for"], "198.51.100.7, 127.0.0.1");
   assert.equal(h["x-forwarded-proto"], "http");
   assert.equal(h["x-forwarded-host"], "shop.example.com");
   assert.equal(h["x-keep"], "yes");
   for (const gone of ["x-drop-me", "te", "proxy-connection"]) assert.equal(h[gone], undefined, `${gone} must not reach the server`);
-  assert.equal(r.headers["x-secret"], undefined, "a header named in the server's Connection must not reach the client");
-  assert.equal(r.headers["keep-alive"] === "timeout=5", false);
+  assert.doesNotMatch(head, /x-secret/i, "a header named in the server's Connection must not reach the client");
+  assert.doesNotMatch(head, /keep-alive: timeout=5/i, "the server's Keep-Alive header is hop-by-hop");
 });
 
 test("keep-alive: many sequential requests reuse a few upstream connections", async () => {

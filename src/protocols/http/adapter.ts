@@ -3,6 +3,7 @@
 import http from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { Readable } from "node:stream";
 import type { ListenerContext, ProtocolAdapter, ProtocolHandler } from "../adapter.ts";
 import { hostOnly, httpKey, normaliseIp } from "../../core/key.ts";
 import { upstreamRequestHeaders } from "./headers.ts";
@@ -27,6 +28,9 @@ class HttpHandler implements ProtocolHandler {
       requireHostHeader: true,
       insecureHTTPParser: false,
     }, this.#onRequest);
+    // this server never listens itself (the Listener owns the socket): start its connection
+    // tracking by hand, or header/idle timeouts and closeIdleConnections() do nothing
+    this.#server.emit("listening");
   }
 
   serve(client: Socket): void {
@@ -40,6 +44,7 @@ class HttpHandler implements ProtocolHandler {
 
   forceClose(): void {
     this.#server.closeAllConnections();
+    this.#server.emit("close"); // stops the connection-checking timer
   }
 
   readonly #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -56,7 +61,7 @@ class HttpHandler implements ProtocolHandler {
       const fmt = ctx.accessLog();
       if (fmt === null) return;
       logHttpAccess(ctx.log, fmt, {
-        listener: plan.name, remote_addr: clientIp, method: req.method ?? "", uri: url, host,
+        remote_addr: clientIp, method: req.method ?? "", uri: url, host,
         status: d.status, bytes_sent: d.bytesSent, bytes_received: req.socket.bytesRead,
         upstream: route?.pool.name ?? null, upstream_addr: d.upstreamAddr, upstream_status: d.upstreamStatus,
         upstream_response_time: d.upstreamMs === null ? null : Math.round(d.upstreamMs) / 1000,
@@ -80,25 +85,28 @@ class HttpHandler implements ProtocolHandler {
     }
     const key = httpKey(route.key, { clientIp, host, path, url, headers: req.headers });
     const headers = upstreamRequestHeaders(req.rawHeaders, { clientIp, proto: "http" });
-    const fwd = new Forward(req, res, route, plan, key, headers, hasBody, done);
-    if (hasBody && max > 0 && cl === undefined) limitChunkedBody(req, res, max);
-    fwd.start();
+    const body = !hasBody ? null : max > 0 && cl === undefined ? Readable.from(limitedBody(req, res, max), { objectMode: false }) : req;
+    new Forward(req, res, route, plan, key, headers, body, done).start();
   };
 }
 
-/** A chunked body over the limit: 413 if nothing was answered yet, and the connection is closed. */
-function limitChunkedBody(req: IncomingMessage, res: ServerResponse, max: number): void {
+/**
+ * A chunked body read through a byte counter: over the limit, the upload stops, the client gets
+ * 413 if nothing was answered yet, and its connection is closed.
+ */
+async function* limitedBody(req: IncomingMessage, res: ServerResponse, max: number): AsyncGenerator<Buffer> {
   let n = 0;
-  const onData = (c: Buffer): void => {
-    n += c.length;
+  for await (const c of req) {
+    const chunk = c as Buffer;
+    n += chunk.length;
     if (n > max) {
-      req.off("data", onData);
       res.shouldKeepAlive = false;
       if (!res.headersSent) sendError(res, 413, "body-too-large", null);
       req.socket.destroySoon();
+      throw new Error("request body too large");
     }
-  };
-  req.on("data", onData);
+    yield chunk;
+  }
 }
 
 export const httpAdapter: ProtocolAdapter = {

@@ -2,6 +2,7 @@
 // the response back with backpressure, retry elsewhere only when that is safe (config.md "Retries").
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
+import type { Readable } from "node:stream";
 import type { Route } from "../../core/route.ts";
 import type { Lease } from "../../upstream/pool.ts";
 import type { ServerView } from "../../upstream/server.ts";
@@ -32,7 +33,8 @@ export class Forward implements Dispatcher.DispatchHandler {
   readonly #plan: ListenerPlan;
   readonly #key: string | null;
   readonly #headers: string[];
-  readonly #hasBody: boolean;
+  readonly #body: IncomingMessage | Readable | null;
+  #lastError: { status: number; cause: HttpErrorCause; detail: string | null } | null = null;
   readonly #done: (d: ForwardDone) => void;
   #lease: Lease | null = null;
   #exclude: Set<ServerView> | null = null;
@@ -47,14 +49,14 @@ export class Forward implements Dispatcher.DispatchHandler {
   #finished = false;
   #sentBody = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, route: Route, plan: ListenerPlan, key: string | null, headers: string[], hasBody: boolean, done: (d: ForwardDone) => void) {
+  constructor(req: IncomingMessage, res: ServerResponse, route: Route, plan: ListenerPlan, key: string | null, headers: string[], body: IncomingMessage | Readable | null, done: (d: ForwardDone) => void) {
     this.#req = req;
     this.#res = res;
     this.#route = route;
     this.#plan = plan;
     this.#key = key;
     this.#headers = headers;
-    this.#hasBody = hasBody;
+    this.#body = body;
     this.#done = done;
     res.once("close", () => {
       if (!this.#finished) {
@@ -71,6 +73,7 @@ export class Forward implements Dispatcher.DispatchHandler {
     const lease = pool.acquire({ key: this.#key, port: this.#req.socket.remotePort ?? 0, exclude: this.#exclude });
     if (lease === null) {
       if (this.#tries === 0) { pool.refusals++; this.#fail(503, "no-server", null); }
+      else if (this.#lastError !== null) this.#fail(this.#lastError.status, this.#lastError.cause, this.#lastError.detail);
       else this.#fail(502, "connect-failed", null);
       return;
     }
@@ -85,7 +88,7 @@ export class Forward implements Dispatcher.DispatchHandler {
       method: this.#req.method ?? "GET",
       path: this.#req.url ?? "/",
       headers: this.#headers,
-      body: this.#hasBody ? this.#req : null,
+      body: this.#body,
       headersTimeout: t.upstreamResponseMs,
       bodyTimeout: t.upstreamResponseMs,
       idempotent: false,
@@ -145,7 +148,10 @@ export class Forward implements Dispatcher.DispatchHandler {
       lease.release(outcome);
       (this.#exclude ??= new Set()).add(lease.server);
     }
-    if (!res.headersSent && this.#tries <= this.#route.pool.plan.retries && this.#mayRetry(connectFailed)) {
+    this.#lastError = timedOut ? { status: 504, cause: "upstream-timeout", detail: null }
+      : connectFailed ? { status: 502, cause: "connect-failed", detail: code }
+      : { status: 502, cause: "upstream-reset", detail: code };
+    if (!res.headersSent && this.#tries <= this.#route.pool.plan.retries && this.#mayRetry(connectFailed, timedOut)) {
       this.start();
       return;
     }
@@ -155,15 +161,17 @@ export class Forward implements Dispatcher.DispatchHandler {
       this.#finish(this.#status, "upstream-reset", null);
       return;
     }
-    if (timedOut) this.#fail(504, "upstream-timeout", null);
-    else if (connectFailed) this.#fail(502, "connect-failed", code);
-    else this.#fail(502, "upstream-reset", code);
+    this.#fail(this.#lastError.status, this.#lastError.cause, this.#lastError.detail);
   }
 
-  /** Connect failures: always (nothing was sent, body untouched). Otherwise idempotent, bodiless requests only. */
-  #mayRetry(connectFailed: boolean): boolean {
-    if (connectFailed) return !this.#hasBody || !this.#req.readableDidRead;
-    return !this.#hasBody && !this.#sentBody && IDEMPOTENT.has(this.#req.method ?? "");
+  /**
+   * Connect failures: always (nothing was sent, the body is untouched). A reset before any response
+   * byte: idempotent requests without a body only. A timeout: never (the server may still be working).
+   */
+  #mayRetry(connectFailed: boolean, timedOut: boolean): boolean {
+    if (connectFailed) return this.#body === null || !this.#req.readableDidRead;
+    if (timedOut) return false;
+    return this.#body === null && !this.#sentBody && IDEMPOTENT.has(this.#req.method ?? "");
   }
 
   #fail(status: number, cause: HttpErrorCause, detail: string | null): void {

@@ -35,6 +35,8 @@ export function upstreamRequestHeaders(raw: readonly string[], fwd: ForwardedInf
     if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower))) continue;
     if (lower === "x-forwarded-for") { xff = xff === null ? raw[i + 1] : `${xff}, ${raw[i + 1]}`; continue; }
     if (lower === "x-forwarded-proto" || lower === "x-forwarded-host") continue;
+    // node:http already answered "100 Continue" to the client; undici refuses the header upstream
+    if (lower === "expect") continue;
     if (lower === "host") host = raw[i + 1];
     out.push(name, raw[i + 1]);
   }
