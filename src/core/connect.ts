@@ -13,10 +13,16 @@ export type DialResult =
 export interface DialOptions {
   readonly key: string | null;
   readonly clientPort: number;
+  /** Client address for persistence templates; null when unknown. */
+  readonly clientIp?: string | null;
   /** Written before anything else on each new upstream socket (a PROXY header); null = nothing. */
   readonly preamble: Buffer | null;
   /** Called if the client went away while dialing: stop trying. */
   readonly cancelled?: () => boolean;
+  /** Servers this unit already tried and gave up on after connecting (e.g. closed before a greeting): never picked again. */
+  readonly exclude?: ReadonlySet<ServerView> | null;
+  /** Tries this unit already spent (counts against the pool's retries); default 0. */
+  readonly triesSpent?: number;
 }
 
 /** Dial one server: resolves the connected socket or an error text; never rejects. */
@@ -33,11 +39,11 @@ export function dialServer(host: string, port: number, timeoutMs: number): Promi
 export async function dial(route: Route, opts: DialOptions): Promise<DialResult> {
   const pool = route.pool;
   const maxTries = 1 + pool.plan.retries;
-  let exclude: Set<ServerView> | null = null;
+  let exclude: Set<ServerView> | null = opts.exclude != null && opts.exclude.size > 0 ? new Set(opts.exclude) : null;
   let detail = "";
-  let tries = 0;
+  let tries = opts.triesSpent ?? 0;
   while (tries < maxTries) {
-    const lease = pool.acquire({ key: opts.key, port: opts.clientPort, exclude });
+    const lease = pool.acquire({ key: opts.key, port: opts.clientPort, exclude }, opts.clientIp ?? null);
     if (lease === null) break;
     tries++;
     const s = lease.server;

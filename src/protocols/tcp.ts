@@ -29,7 +29,7 @@ class TcpHandler implements ProtocolHandler {
     client.once("close", () => { gone = true; });
     client.pause();
     const preamble = plan.proxyProtocol === null ? null : proxyHeader(plan.proxyProtocol, client);
-    const r = await dial(route, { key: connectionKey(route.key, remote, local), clientPort: client.remotePort ?? 0, preamble, cancelled: () => gone });
+    const r = await dial(route, { key: connectionKey(route.key, remote, local), clientPort: client.remotePort ?? 0, clientIp: remote, preamble, cancelled: () => gone });
     const base = { protocol: plan.protocol, remote_addr: remote, upstream: route.pool.name, tries: r.tries };
     if (!r.ok) {
       ctx.log.warn({ listener: plan.name, remote_addr: remote, upstream: route.pool.name, reason: r.reason, detail: r.detail }, `closing client: ${r.detail}`);

@@ -46,6 +46,7 @@ export async function reloadRuntime(rt: Runtime, plan: RuntimePlan): Promise<Rel
   for (const [k, v] of next) rt.listeners.set(k, v);
   rt.pools = pools;
   rt.plan = plan;
+  rt.watchHealth(pools);
 
   // 3. drain what is gone
   for (const r of removed) {

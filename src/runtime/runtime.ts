@@ -10,6 +10,7 @@ import { Listener } from "../protocols/listener.ts";
 import type { ListenerContext, ListenerState } from "../protocols/adapter.ts";
 import { getProtocol } from "../protocols/index.ts";
 import { closeUpstreams } from "../protocols/http/upstreams.ts";
+import { HealthRunner, type HealthWatch } from "../health/runner.ts";
 
 export interface LiveListener {
   readonly name: string;
@@ -27,11 +28,38 @@ export class Runtime {
   readonly listeners = new Map<string, LiveListener>();
   /** starting -> ready -> draining -> stopped */
   phase: "starting" | "ready" | "draining" | "stopped" = "starting";
+  /** One health runner for every pool and listener; a server shared by pools is probed once. */
+  readonly health: HealthRunner;
+  readonly #watches = new Map<string, HealthWatch>();
 
   constructor(plan: RuntimePlan, log: Logger, clock: Clock) {
     this.plan = plan;
     this.log = log;
     this.clock = clock;
+    // transitions are logged once, by the pool (with the check's figures); the runner's own lines go to debug
+    const hlog = log.child({ component: "health" });
+    this.health = new HealthRunner(clock, { info: (o, m) => hlog.debug(o, m), warn: (o, m) => hlog.debug(o, m) });
+  }
+
+  /** Active checks for every server of these pools; watches of servers no longer listed stop. */
+  watchHealth(pools: ReadonlyMap<string, Pool>): void {
+    const keep = new Set<string>();
+    for (const pool of pools.values()) {
+      pool.events.onServerAdded = (p, s) => this.#watch(p, s, keep);
+      pool.events.onServerRemoved = (p, s) => { const k = `${p.name}/${s.address}`; this.#watches.get(k)?.stop(); this.#watches.delete(k); };
+      for (const s of pool.servers) this.#watch(pool, s, keep);
+    }
+    for (const [k, w] of this.#watches) if (!keep.has(k)) { w.stop(); this.#watches.delete(k); }
+  }
+
+  #watch(pool: Pool, s: Server, keep: Set<string>): void {
+    if (pool.plan.health.type === "none") return;
+    const key = `${pool.name}/${s.address}`;
+    keep.add(key);
+    this.#watches.set(key, this.health.watch(key, { host: s.host, port: s.port }, pool.plan.health, (up, result, reason) => {
+      s.lastCheck = reason;
+      pool.setHealth(s, up, `${reason} (${pool.plan.health.type} check, ${Math.round(result.ms)} ms)`);
+    }));
   }
 
   /** Build pools from a plan, reusing server state by pool name and address. */
@@ -69,6 +97,7 @@ export class Runtime {
   /** Bind every listener; on any failure close what was bound and throw. */
   async start(): Promise<void> {
     this.pools = this.buildPools(this.plan, null);
+    this.watchHealth(this.pools);
     const made: LiveListener[] = [];
     try {
       for (const l of this.plan.listeners) {
@@ -81,6 +110,7 @@ export class Runtime {
     } catch (err) {
       for (const m of made) m.listener.stopAccepting();
       for (const p of this.pools.values()) p.close();
+      this.health.close();
       throw err;
     }
     this.phase = "ready";
@@ -107,6 +137,7 @@ export class Runtime {
       for (const l of this.listeners.values()) for (const c of l.listener.clients) c.destroy();
     }
     for (const p of this.pools.values()) p.close();
+    this.health.close();
     await closeUpstreams();
     this.phase = "stopped";
   }

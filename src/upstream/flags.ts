@@ -7,9 +7,12 @@ export const ADMIN_DRAIN = 8;     // admin API / status page, or removed by relo
 
 export type ServerState = "up" | "down" | "drain";
 
+/** Any of these bits makes a server down. */
+export const DOWN_MASK = FAILED_ACTIVE | FAILED_PASSIVE | ADMIN_DOWN;
+
 /** down wins over drain; anything failing or admin-down is down. */
 export function verdict(flags: number): ServerState {
-  if ((flags & (FAILED_ACTIVE | FAILED_PASSIVE | ADMIN_DOWN)) !== 0) return "down";
+  if ((flags & DOWN_MASK) !== 0) return "down";
   if ((flags & ADMIN_DRAIN) !== 0) return "drain";
   return "up";
 }

@@ -10,6 +10,8 @@ import { getScheduler } from "../schedulers/index.ts";
 import { Server, type ServerView } from "./server.ts";
 import { ADMIN_DOWN, ADMIN_DRAIN, FAILED_ACTIVE, FAILED_PASSIVE, verdict, type ServerState } from "./flags.ts";
 import { PassiveHealth } from "./passive.ts";
+import { Persistence } from "./persistence.ts";
+import { afterCount, afterRelease } from "../schedulers/thresholds.ts";
 
 const HISTORY_MAX = 20;
 /** Schedulers whose tables must not move with slow start (schedulers.md 4.5). */
@@ -25,18 +27,24 @@ export interface Lease {
 class PoolLease implements Lease {
   readonly server: Server;
   readonly #pool: Pool;
+  /** The client whose persistence template this unit holds; null when persistence is off. */
+  readonly #client: string | null;
   #done = false;
-  constructor(pool: Pool, server: Server) { this.#pool = pool; this.server = server; }
+  constructor(pool: Pool, server: Server, client: string | null) { this.#pool = pool; this.server = server; this.#client = client; }
   release(outcome: Outcome): void {
     if (this.#done) return;
     this.#done = true;
-    this.#pool.released(this.server, outcome);
+    this.#pool.released(this.server, outcome, this.#client);
   }
 }
 
 export interface PoolEvents {
   /** A server's verdict changed (up/down/drain), with the reason. */
   onStateChange?(pool: Pool, server: Server, from: ServerState, to: ServerState, reason: string): void;
+  /** A server joined the list at runtime (admin API, DNS discovery). */
+  onServerAdded?(pool: Pool, server: Server): void;
+  /** A server left the list at runtime. */
+  onServerRemoved?(pool: Pool, server: Server): void;
 }
 
 export class Pool {
@@ -53,7 +61,8 @@ export class Pool {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #passive: PassiveHealth;
-  readonly #events: PoolEvents;
+  events: PoolEvents;
+  readonly #persistence: Persistence | null;
   #tick: TimerHandle | null = null;
   #closed = false;
   /** Pending inactive expiries per server: timestamps, oldest first. */
@@ -70,8 +79,9 @@ export class Pool {
     this.factory = factory;
     this.#clock = clock;
     this.#log = log;
-    this.#events = events;
+    this.events = events;
     this.#passive = new PassiveHealth(plan.passive, clock);
+    this.#persistence = plan.persistence === null ? null : new Persistence(plan.persistence, clock);
     const opts = { clock, random32: () => (Math.random() * 0x100000000) >>> 0 };
     this.#primary = factory.create(plan, opts);
     this.#backup = factory.create(plan, opts);
@@ -127,16 +137,41 @@ export class Pool {
     if (ramping) this.#ensureTick();
   }
 
-  /** pick + active++; null = refuse. exclude: servers already tried for this unit. */
-  acquire(ctx: PickContext): Lease | null {
-    let v = this.#primary.pick(ctx);
+  /**
+   * pick + active++; null = refuse. ctx.exclude: servers already tried for this unit. clientIp feeds
+   * persistence templates (ipvsadm -p) when the pool has them: a live template wins over the scheduler.
+   */
+  acquire(ctx: PickContext, clientIp: string | null = null): Lease | null {
+    const pers = this.#persistence;
+    let v: ServerView | null = null;
+    if (pers !== null && clientIp !== null) v = pers.lookup(clientIp, ctx.exclude);
+    if (v === null) v = this.#primary.pick(ctx);
     if (v === null && this.backups.length > 0 && !this.#anyPrimaryUsable(ctx)) v = this.#backup.pick(ctx);
     if (v === null) return null;
     const s = v as Server;
+    if (pers !== null && clientIp !== null) { pers.remember(clientIp, s); return this.#bind(s, clientIp); }
+    return this.#bind(s, null);
+  }
+
+  /** Take this very server if it can work now (sticky cookie); null when it cannot. */
+  acquireServer(s: Server, exclude: ReadonlySet<ServerView> | null): Lease | null {
+    if (!s.listed || s.weight <= 0 || s.overloaded || (exclude !== null && exclude.has(s))) return null;
+    if (s.backup && this.#anyPrimaryUsable({ key: null, port: 0, exclude })) return null;
+    return this.#bind(s, null);
+  }
+
+  /** The server whose stickyId() is id, or null. */
+  findSticky(id: string): Server | null {
+    for (const s of this.primaries) if (stickyId(s) === id) return s;
+    for (const s of this.backups) if (stickyId(s) === id) return s;
+    return null;
+  }
+
+  #bind(s: Server, client: string | null): Lease {
     s.active++;
     s.total++;
-    if (s.upper !== 0 && s.active >= s.upper) s.thresholdOverloaded = true;
-    return new PoolLease(this, s);
+    afterCount(s);
+    return new PoolLease(this, s, client);
   }
 
   /** Backups serve only while no primary is eligible (up, weight > 0); a busy primary is not a reason. */
@@ -148,8 +183,9 @@ export class Pool {
   }
 
   /** Called by Lease.release. */
-  released(s: Server, outcome: Outcome): void {
+  released(s: Server, outcome: Outcome, client: string | null): void {
     s.active--;
+    if (client !== null) this.#persistence?.release(client);
     const linger = this.plan.inactiveLingerMs;
     if (linger > 0 && !this.#closed) {
       s.inactive++;
@@ -158,7 +194,7 @@ export class Pool {
       q.push(this.#clock.now() + linger);
       this.#ensureTick();
     }
-    if (s.thresholdOverloaded && (s.upper === 0 || s.active * 4 < s.upper * 3)) s.thresholdOverloaded = false;
+    afterRelease(s);
     if (isServerFailure(outcome)) {
       s.failures++;
       if (this.#passive.fail(s)) {
@@ -182,7 +218,7 @@ export class Pool {
     if (s.history.length > HISTORY_MAX) s.history.shift();
     const level = after === "up" ? "info" : "warn";
     this.#log[level]({ pool: this.name, server: s.address, from: before, to: after, reason, flags: s.flags }, `server ${s.address} is ${after}`);
-    this.#events.onStateChange?.(this, s, before, after, reason);
+    this.events.onStateChange?.(this, s, before, after, reason);
     if (on && flag === FAILED_PASSIVE) {
       // out for fail_timeout, then a trial: the next failure counts afresh
       this.#clock.setTimeout(() => { if (!this.#closed) this.setFlag(s, FAILED_PASSIVE, false, "passive: fail_timeout over, trial"); }, this.plan.passive.failTimeoutMs);
@@ -211,8 +247,10 @@ export class Pool {
   /** Admin API: add a server at the front of its tier, as IPVS does. */
   addServer(sp: ServerPlan): Server {
     const s = new Server(sp.address, sp.host, sp.port, sp.weight, sp.maxConns, sp.backup);
+    s.upSince = this.#clock.now(); // a new server ramps up through slow start
     (s.backup ? this.backups : this.primaries).unshift(s);
     this.rebuild();
+    this.events.onServerAdded?.(this, s);
     return s;
   }
 
@@ -223,6 +261,7 @@ export class Pool {
     this.backups = this.backups.filter((x) => x !== s);
     if (s.active > 0) this.retired.add(s);
     this.rebuild();
+    this.events.onServerRemoved?.(this, s);
   }
 
   close(): void {
@@ -234,6 +273,7 @@ export class Pool {
     this.#linger.clear();
     this.#primary.close();
     this.#backup.close();
+    this.#persistence?.close();
   }
 
   #ensureTick(): void {
@@ -255,6 +295,16 @@ export class Pool {
     if (this.plan.slowStartMs > 0) this.rebuild();
     if (pending) this.#ensureTick();
   }
+}
+
+/** The sticky cookie value of a server: FNV-1a 32 of its address, hex (stable across restarts). */
+export function stickyId(s: Server): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.address.length; i++) {
+    h ^= s.address.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
 }
 
 function isEligible(s: Server): boolean {

@@ -1,6 +1,6 @@
 // Server: one upstream address with its weights, counters and state flags.
 // Schedulers read it only through ServerView; the pool and health code write it.
-import { verdict, type ServerState } from "./flags.ts";
+import { DOWN_MASK, verdict, type ServerState } from "./flags.ts";
 
 /** What a scheduler may read, never write. */
 export interface ServerView {
@@ -73,6 +73,7 @@ export class Server implements ServerView {
   }
 
   get state(): ServerState { return verdict(this.flags); }
-  get overloaded(): boolean { return this.thresholdOverloaded || verdict(this.flags) === "down"; }
-  get available(): boolean { return this.listed && verdict(this.flags) !== "down"; }
+  // bit tests, not verdict(): schedulers read these for every server on every pick
+  get overloaded(): boolean { return this.thresholdOverloaded || (this.flags & DOWN_MASK) !== 0; }
+  get available(): boolean { return this.listed && (this.flags & DOWN_MASK) === 0; }
 }

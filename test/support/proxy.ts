@@ -5,6 +5,8 @@ import { loadConfigText, formatError } from "../../src/config/load.ts";
 import { Runtime } from "../../src/runtime/runtime.ts";
 import { reloadRuntime, type ReloadResult } from "../../src/runtime/reload.ts";
 import { systemClock } from "../../src/core/clock.ts";
+import { AdminServer } from "../../src/admin/server.ts";
+import { apiRoutes } from "../../src/admin/api.ts";
 
 export interface LogLine { [k: string]: unknown }
 
@@ -12,6 +14,8 @@ export interface TestProxy {
   readonly rt: Runtime;
   readonly logs: LogLine[];
   port(listener: string): number;
+  /** The admin listener's port (0 when the config has no admin block). */
+  adminPort(): number;
   reload(yaml: string): Promise<ReloadResult>;
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -34,10 +38,16 @@ export async function startProxy(yaml: string, env: Record<string, string> = {})
   const log = pino({ level: plan.log.level === "info" ? "debug" : plan.log.level }, sink);
   const rt = new Runtime(plan, log, systemClock);
   await rt.start();
+  let admin: AdminServer | null = null;
+  if (plan.admin !== null) {
+    admin = new AdminServer(plan.admin, apiRoutes(() => rt.pools.values()), () => rt.phase === "ready", log);
+    await admin.listen();
+  }
   return {
     rt, logs,
     port: (name) => rt.port(name),
+    adminPort: () => admin?.port ?? 0,
     reload: (y) => reloadRuntime(rt, planFrom(y, env)),
-    stop: (ms = 2000) => rt.stop(ms),
+    stop: async (ms = 2000) => { admin?.close(); await rt.stop(ms); },
   };
 }

@@ -86,7 +86,7 @@ class HttpHandler implements ProtocolHandler {
     const key = httpKey(route.key, { clientIp, host, path, url, headers: req.headers });
     const headers = upstreamRequestHeaders(req.rawHeaders, { clientIp, proto: "http" });
     const body = !hasBody ? null : max > 0 && cl === undefined ? Readable.from(limitedBody(req, res, max), { objectMode: false }) : req;
-    new Forward(req, res, route, plan, key, headers, body, done).start();
+    new Forward(req, res, route, plan, key, clientIp, headers, body, done).start();
   };
 }
 

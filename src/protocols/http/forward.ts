@@ -9,6 +9,8 @@ import type { ServerView } from "../../upstream/server.ts";
 import type { ListenerPlan } from "../../config/schema.ts";
 import type { Outcome } from "../../core/types.ts";
 import { upstreamFor } from "./upstreams.ts";
+import { stickyId } from "../../upstream/pool.ts";
+import { cookieValue } from "../../core/key.ts";
 import { clientResponseHeaders } from "./headers.ts";
 import { sendError, type HttpErrorCause } from "./responses.ts";
 
@@ -32,6 +34,9 @@ export class Forward implements Dispatcher.DispatchHandler {
   readonly #route: Route;
   readonly #plan: ListenerPlan;
   readonly #key: string | null;
+  readonly #clientIp: string;
+  /** Set-Cookie to add for sticky pools (the chosen server differs from the client's cookie); null = none. */
+  #setCookie: string | null = null;
   readonly #headers: string[];
   readonly #body: IncomingMessage | Readable | null;
   #lastError: { status: number; cause: HttpErrorCause; detail: string | null } | null = null;
@@ -49,12 +54,13 @@ export class Forward implements Dispatcher.DispatchHandler {
   #finished = false;
   #sentBody = false;
 
-  constructor(req: IncomingMessage, res: ServerResponse, route: Route, plan: ListenerPlan, key: string | null, headers: string[], body: IncomingMessage | Readable | null, done: (d: ForwardDone) => void) {
+  constructor(req: IncomingMessage, res: ServerResponse, route: Route, plan: ListenerPlan, key: string | null, clientIp: string, headers: string[], body: IncomingMessage | Readable | null, done: (d: ForwardDone) => void) {
     this.#req = req;
     this.#res = res;
     this.#route = route;
     this.#plan = plan;
     this.#key = key;
+    this.#clientIp = clientIp;
     this.#headers = headers;
     this.#body = body;
     this.#done = done;
@@ -70,7 +76,7 @@ export class Forward implements Dispatcher.DispatchHandler {
   /** Pick a server (excluding those tried) and send; answers 503 when nothing is eligible. */
   start(): void {
     const pool = this.#route.pool;
-    const lease = pool.acquire({ key: this.#key, port: this.#req.socket.remotePort ?? 0, exclude: this.#exclude });
+    const lease = this.#acquire();
     if (lease === null) {
       if (this.#tries === 0) { pool.refusals++; this.#fail(503, "no-server", null); }
       else if (this.#lastError !== null) this.#fail(this.#lastError.status, this.#lastError.cause, this.#lastError.detail);
@@ -96,6 +102,27 @@ export class Forward implements Dispatcher.DispatchHandler {
     }, this);
   }
 
+  /** The sticky cookie's server while it can work, else the scheduler's (or persistence's) pick. */
+  #acquire(): Lease | null {
+    const pool = this.#route.pool;
+    const sticky = pool.plan.sticky;
+    let wanted: string | null = null;
+    if (sticky !== null) {
+      wanted = cookieValue(this.#req.headers.cookie, sticky.cookie);
+      if (wanted !== null) {
+        const s = pool.findSticky(wanted);
+        const lease = s === null ? null : pool.acquireServer(s, this.#exclude);
+        if (lease !== null) { this.#setCookie = null; return lease; }
+      }
+    }
+    const lease = pool.acquire({ key: this.#key, port: this.#req.socket.remotePort ?? 0, exclude: this.#exclude }, this.#clientIp);
+    if (sticky !== null && lease !== null) {
+      const id = stickyId(lease.server as Parameters<typeof stickyId>[0]);
+      this.#setCookie = id === wanted ? null : `${sticky.cookie}=${id}; Path=/; HttpOnly; SameSite=Lax`;
+    }
+    return lease;
+  }
+
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
     if (this.#finished) abort(new Error("client aborted"));
@@ -111,7 +138,9 @@ export class Forward implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     this.#resume = resume;
     const res = this.#res;
-    res.writeHead(statusCode, statusText, clientResponseHeaders(headers));
+    const out = clientResponseHeaders(headers);
+    if (this.#setCookie !== null) out.push("set-cookie", this.#setCookie);
+    res.writeHead(statusCode, statusText, out);
     return true;
   }
 
