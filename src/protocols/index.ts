@@ -2,10 +2,16 @@
 import type { ProtocolAdapter } from "./adapter.ts";
 import { httpAdapter } from "./http/adapter.ts";
 import { tcp } from "./tcp.ts";
+import { smtp } from "./smtp.ts";
+import { pop3 } from "./pop3.ts";
+import { imap } from "./imap.ts";
 
 export const protocols = {
   http: httpAdapter,
   tcp,
+  smtp,
+  pop3,
+  imap,
 } satisfies Record<string, ProtocolAdapter>;
 
 export function getProtocol(name: string): ProtocolAdapter | null {
