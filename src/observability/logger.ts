@@ -4,9 +4,17 @@ import type { LogLevel } from "../config/schema.ts";
 
 export type { Logger };
 
-/** Root logger writing JSON lines to stdout (asynchronous destination, flushed on exit). */
+/** How long a log line may wait in the write buffer. */
+const FLUSH_MS = 200;
+
+/**
+ * Root logger writing JSON lines to stdout: an asynchronous destination that batches writes
+ * (4 KiB), flushed at least every FLUSH_MS and on exit, so lines are cheap and never stale.
+ */
 export function createRootLogger(level: LogLevel, dest?: DestinationStream): Logger {
-  const stream = dest ?? pino.destination({ fd: 1, sync: false, minLength: 4096 });
+  if (dest !== undefined) return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
+  const stream = pino.destination({ fd: 1, sync: false, minLength: 4096 });
+  setInterval(() => { try { stream.flush(); } catch { /* not ready yet or closed */ } }, FLUSH_MS).unref();
   return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, stream);
 }
 
