@@ -3,6 +3,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import { fileURLToPath } from "node:url";
+import { execFile } from "node:child_process";
 
 export const TLS_CERT = fileURLToPath(new URL("../fixtures/tls/mail-cert.pem", import.meta.url));
 export const TLS_KEY = fileURLToPath(new URL("../fixtures/tls/mail-key.pem", import.meta.url));
@@ -221,4 +222,35 @@ export async function closedPort(): Promise<number> {
   const p = (s.address() as net.AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return p;
+}
+
+/** True when nothing listens on 127.0.0.1:port and it can be bound. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
+
+/** n free ports in 25000..26999 (the mail tests' range), from a random start. */
+export async function mailPeerPorts(n: number): Promise<number[]> {
+  const out: number[] = [];
+  const start = Math.floor(Math.random() * 2000);
+  for (let i = 0; i < 2000 && out.length < n; i++) {
+    const p = 25000 + ((start + i) % 2000);
+    if (await portFree(p)) out.push(p);
+  }
+  if (out.length < n) throw new Error(`only ${out.length} of ${n} free ports in 25000-26999`);
+  return out;
+}
+
+/** Runs a command without blocking the event loop (the proxy runs in this process). */
+export function run(cmd: string, args: readonly string[], timeoutMs = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
