@@ -11,6 +11,7 @@ import type { ListenerContext, ListenerState } from "../protocols/adapter.ts";
 import { getProtocol } from "../protocols/index.ts";
 import { closeUpstreams } from "../protocols/http/upstreams.ts";
 import { HealthRunner, type HealthWatch } from "../health/runner.ts";
+import { Discovery } from "../upstream/discovery.ts";
 
 export interface LiveListener {
   readonly name: string;
@@ -31,6 +32,8 @@ export class Runtime {
   /** One health runner for every pool and listener; a server shared by pools is probed once. */
   readonly health: HealthRunner;
   readonly #watches = new Map<string, HealthWatch>();
+  /** DNS service discovery for `{ dns: }` / `{ srv: }` servers; reads the live pools at every cycle. */
+  readonly discovery: Discovery;
 
   constructor(plan: RuntimePlan, log: Logger, clock: Clock) {
     this.plan = plan;
@@ -39,6 +42,7 @@ export class Runtime {
     // transitions are logged once, by the pool (with the check's figures); the runner's own lines go to debug
     const hlog = log.child({ component: "health" });
     this.health = new HealthRunner(clock, { info: (o, m) => hlog.debug(o, m), warn: (o, m) => hlog.debug(o, m) });
+    this.discovery = new Discovery(() => this.pools, clock, log.child({ component: "discovery" }));
   }
 
   /** Active checks for every server of these pools; watches of servers no longer listed stop. */
@@ -72,7 +76,7 @@ export class Runtime {
         prevServers = new Map();
         for (const s of old.servers) prevServers.set(s.address, s);
       }
-      out.set(up.name, new Pool(up, this.clock, this.log.child({ upstream: up.name }), prevServers));
+      out.set(up.name, new Pool(this.discovery.seed(up), this.clock, this.log.child({ upstream: up.name }), prevServers));
     }
     return out;
   }
@@ -100,6 +104,7 @@ export class Runtime {
     this.watchHealth(this.pools);
     const made: LiveListener[] = [];
     try {
+      await this.discovery.start(); // DNS-discovered servers are in the pools before the first client
       for (const l of this.plan.listeners) {
         const live = this.makeListener(l, this.pools);
         made.push(live);
@@ -111,6 +116,7 @@ export class Runtime {
       for (const m of made) m.listener.stopAccepting();
       for (const p of this.pools.values()) p.close();
       this.health.close();
+      this.discovery.stop();
       throw err;
     }
     this.phase = "ready";
@@ -125,6 +131,7 @@ export class Runtime {
   async stop(timeoutMs: number | null): Promise<void> {
     if (this.phase === "stopped") return;
     this.phase = "draining";
+    this.discovery.stop();
     for (const l of this.listeners.values()) { l.listener.stopAccepting(); l.listener.handler.drain(); }
     const deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
     while (performance.now() < deadline && this.#openClients() > 0) {
