@@ -135,12 +135,16 @@ export interface HttpTimeoutsPlan {
   readonly headerMs: number;           // default 30s: whole request head from the client
   readonly idleMs: number;             // default 60s: keep-alive idle between requests
   readonly upstreamResponseMs: number; // default 60s: time to the upstream response head
+  readonly bodyMs: number;             // default 60s: request body idle gap (and below 1 KiB/s on average)
+  readonly sendMs: number;             // default 60s: a response write to the client that makes no progress
+  readonly tunnelMs: number;           // default 1h: WebSocket/Upgrade tunnel idle (no byte either way)
 }
 
 export interface LimitsPlan {
   readonly maxHeaderSize: number;      // bytes, default 16kb
   readonly maxBodySize: number;        // bytes, default 10mb (0 = unlimited)
   readonly maxConnections: number;     // default 10000
+  readonly maxHeaders: number;         // HTTP: header lines in a request head, default 100 (431 beyond)
 }
 
 export interface ListenerPlan {

@@ -258,23 +258,26 @@ function tlsHosts(r: Reader, t: Fields): string[] {
 function timeouts(r: Reader, f: Fields): ListenerConfig["timeouts"] {
   const node = f.get("timeouts");
   if (node === undefined) return undefined;
-  const t = r.fields(node, f.at("timeouts"), ["connect", "header", "idle", "upstream_response"]);
+  const t = r.fields(node, f.at("timeouts"), ["connect", "header", "idle", "upstream_response", "body", "send", "tunnel"]);
   if (t === null) return undefined;
   return {
     connectMs: t.duration("connect", 1),
     headerMs: t.duration("header", 1),
     idleMs: t.duration("idle", 1),
     upstreamResponseMs: t.duration("upstream_response", 1),
+    bodyMs: t.duration("body", 1),
+    sendMs: t.duration("send", 1),
+    tunnelMs: t.duration("tunnel", 1),
   };
 }
 
 function limits(r: Reader, f: Fields, protocol: ProtocolName): ListenerConfig["limits"] {
   const node = f.get("limits");
   if (node === undefined) return undefined;
-  const l = r.fields(node, f.at("limits"), ["max_header_size", "max_body_size", "max_connections"]);
+  const l = r.fields(node, f.at("limits"), ["max_header_size", "max_body_size", "max_connections", "max_headers"]);
   if (l === null) return undefined;
   if (protocol !== "http") {
-    for (const k of ["max_header_size", "max_body_size"]) l.refuse(k, `${k} applies only to http listeners, not ${protocol}`);
+    for (const k of ["max_header_size", "max_body_size", "max_headers"]) l.refuse(k, `${k} applies only to http listeners, not ${protocol}`);
   }
   const maxHeaderSize = l.size("max_header_size");
   if (maxHeaderSize !== undefined && maxHeaderSize < 1024) {
@@ -284,5 +287,6 @@ function limits(r: Reader, f: Fields, protocol: ProtocolName): ListenerConfig["l
     maxHeaderSize,
     maxBodySize: l.size("max_body_size"),
     maxConnections: l.int("max_connections", 1, 10_000_000),
+    maxHeaders: l.int("max_headers", 1, 10_000),
   };
 }

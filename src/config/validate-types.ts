@@ -64,8 +64,9 @@ export interface ListenerConfig {
   readonly implicitTls?: boolean;
   readonly timeouts?: {
     readonly connectMs?: number; readonly headerMs?: number; readonly idleMs?: number; readonly upstreamResponseMs?: number;
+    readonly bodyMs?: number; readonly sendMs?: number; readonly tunnelMs?: number;
   };
-  readonly limits?: { readonly maxHeaderSize?: number; readonly maxBodySize?: number; readonly maxConnections?: number };
+  readonly limits?: { readonly maxHeaderSize?: number; readonly maxBodySize?: number; readonly maxConnections?: number; readonly maxHeaders?: number };
   readonly idleTimeoutMs?: number;
   readonly hostname?: string;
   readonly xclient?: boolean;

@@ -81,8 +81,8 @@ test("config.md's full example is accepted and planned as documented", async () 
     { match: { host: "api.example.com", pathPrefix: "/v1/" }, upstream: "web", key: "header:x-user-id" },
     { match: { host: null, pathPrefix: null }, upstream: "web", key: null },
   ]);
-  assert.deepEqual(pub.timeouts, { connectMs: 5000, headerMs: 30_000, idleMs: 60_000, upstreamResponseMs: 60_000 });
-  assert.deepEqual(pub.limits, { maxHeaderSize: 16_384, maxBodySize: 10_485_760, maxConnections: 10_000 });
+  assert.deepEqual(pub.timeouts, { connectMs: 5000, headerMs: 30_000, idleMs: 60_000, upstreamResponseMs: 60_000, bodyMs: 60_000, sendMs: 60_000, tunnelMs: 3_600_000 });
+  assert.deepEqual(pub.limits, { maxHeaderSize: 16_384, maxBodySize: 10_485_760, maxConnections: 10_000, maxHeaders: 100 });
   assert.deepEqual(plan.listeners[1].routes, [{ match: { host: null, pathPrefix: null }, upstream: "db", key: null }]);
   assert.equal(plan.listeners[2].proxyProtocol, "v2");
   assert.equal(plan.listeners[3].hostname, "mx.example.com");
@@ -181,8 +181,8 @@ test("defaults: a minimal file plans every field", () => {
     name: "a", protocol: "http", listen: { host: "127.0.0.1", port: 8080, text: "127.0.0.1:8080" },
     routes: [{ match: { host: null, pathPrefix: null }, upstream: "web", key: null }],
     proxyProtocol: null, tls: null, implicitTls: false,
-    timeouts: { connectMs: 5000, headerMs: 30_000, idleMs: 60_000, upstreamResponseMs: 60_000 },
-    limits: { maxHeaderSize: 16_384, maxBodySize: 10_485_760, maxConnections: 10_000 },
+    timeouts: { connectMs: 5000, headerMs: 30_000, idleMs: 60_000, upstreamResponseMs: 60_000, bodyMs: 60_000, sendMs: 60_000, tunnelMs: 3_600_000 },
+    limits: { maxHeaderSize: 16_384, maxBodySize: 10_485_760, maxConnections: 10_000, maxHeaders: 100 },
     idleTimeoutMs: 600_000, hostname: hostname(), xclient: false, maxErrors: 5, authHttp: null,
   });
 });
