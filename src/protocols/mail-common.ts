@@ -462,15 +462,32 @@ export abstract class MailSession {
     this.owner.sessions.delete(this);
   };
 
-  /** Runs steps over buffered input until one needs more input or an async step starts. */
+  /**
+   * Runs steps over buffered input until one needs more input or an async step starts. Reading
+   * pauses while the client does not take our replies (pipelined floods), and every 1000 steps.
+   */
   pump(): void {
-    for (let i = 0; i < 10_000 && this.phase === "talk" && !this.busy; i++) {
+    for (let i = 0; this.phase === "talk" && !this.busy; i++) {
+      if (this.client.writableNeedDrain) {
+        this.client.pause();
+        if (!this.#waitDrain) { this.#waitDrain = true; this.client.once("drain", this.#repump); }
+        return;
+      }
+      if (i === 1000) { this.client.pause(); setImmediate(this.#repump); return; }
       if (!this.step()) {
         if (this.ended && this.phase === "talk" && !this.busy) this.destroy();
         return;
       }
     }
   }
+
+  #waitDrain = false;
+  readonly #repump = (): void => {
+    this.#waitDrain = false;
+    if (this.phase !== "talk" || this.busy) return;
+    this.client.resume();
+    this.pump();
+  };
 
   /** Run an asynchronous step: input waits (client paused), then steps continue. */
   runAsync(p: Promise<void>): void {

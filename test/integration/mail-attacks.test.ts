@@ -396,3 +396,27 @@ test("max_errors closes the session with the protocol's goodbye; the pre-login t
   await s2.line();
   assert.equal(await s2.line(3000), "421 4.4.2 px.test Error: timeout exceeded");
 });
+
+test("graceful stop: a session still talking to the proxy gets its goodbye at once; a relayed one runs until the deadline", async () => {
+  const backend = await scriptedServer("* OK fake\r\n", (c, chunk) => {
+    const tag = chunk.split(" ")[0];
+    c.socket.write(/ LOGIN /.test(chunk) ? `${tag} OK Logged in\r\n` : `${tag} OK done\r\n`);
+  });
+  closers.push(backend.close);
+  const p = await startProxy(`upstreams:\n${pool("st", [backend.address])}listeners:\n${listener("imap", "imap", "st")}`);
+  const idle = await LineClient.connect(p.port("imap"));
+  await idle.line();
+  const busy = await LineClient.connect(p.port("imap"));
+  await busy.line();
+  busy.write("a LOGIN u p\r\n");
+  assert.equal(await busy.line(), "a OK Logged in");
+  const t0 = Date.now();
+  const stopped = p.stop(800);
+  assert.equal(await idle.line(), "* BYE [UNAVAILABLE] Server shutting down, try again later");
+  assert.equal(await idle.waitClosed(1000), true);
+  busy.write("b NOOP\r\n");
+  assert.equal(await busy.line(), "b OK done", "the relayed session still works while draining");
+  await stopped;
+  assert.equal(await busy.waitClosed(1000), true);
+  assert.ok(Date.now() - t0 >= 700, "closed at the deadline");
+});

@@ -9,7 +9,7 @@ import { ImapFlow } from "imapflow";
 import { startProxy, type TestProxy } from "../support/proxy.ts";
 import { openPeers, requirePeers, type PeerSet } from "../support/peers.ts";
 import { bucket8, key32 } from "../../src/schedulers/hash.ts";
-import { LineClient, mailPeerPorts, run, sleep } from "./mail-helpers.ts";
+import { LineClient, TLS_CERT, TLS_KEY, mailPeerPorts, run, sleep } from "./mail-helpers.ts";
 
 let peers: PeerSet;
 let proxy: TestProxy;
@@ -51,6 +51,8 @@ listeners:
   - { name: pop3rr, protocol: pop3, listen: 127.0.0.1:0, upstream: pop3rr, hostname: px.test }
   - { name: imappp, protocol: imap, listen: 127.0.0.1:0, upstream: imappp, hostname: px.test, proxy_protocol: v2 }
   - { name: pop3pp, protocol: pop3, listen: 127.0.0.1:0, upstream: pop3pp, hostname: px.test, proxy_protocol: v1 }
+  - { name: imaptls, protocol: imap, listen: 127.0.0.1:0, upstream: imapstore, key: user, hostname: px.test, tls: { cert: "${TLS_CERT}", key: "${TLS_KEY}" } }
+  - { name: pop3s, protocol: pop3, listen: 127.0.0.1:0, upstream: pop3store, key: user, hostname: px.test, implicit_tls: true, tls: { cert: "${TLS_CERT}", key: "${TLS_KEY}" } }
 `);
 });
 
@@ -131,6 +133,19 @@ test("curl imap:// lists and fetches, curl pop3:// lists and fetches: the same h
 
 // Through the PROXY-protocol listeners from addresses of their own, so that Dovecot's auth penalty
 // for the failed logins falls on those addresses, not on 127.0.0.1 that the other tests use.
+test("STARTTLS and implicit TLS end at switchyard: curl --ssl-reqd imap:// and curl pop3s:// list and fetch", async () => {
+  const list = await run("curl", ["-s", "-k", "--ssl-reqd", "-m", "10", `imap://127.0.0.1:${proxy.port("imaptls")}/INBOX/;UID=1`, "-u", "alice:alice-pw"]);
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /Subject: hello alice/);
+  const pop = await run("curl", ["-s", "-k", "-m", "10", `pop3s://127.0.0.1:${proxy.port("pop3s")}/1`, "-u", "alice:alice-pw"]);
+  assert.equal(pop.code, 0, pop.stderr);
+  assert.match(pop.stdout, /Subject: hello alice/);
+  const plain = await LineClient.connect(proxy.port("pop3s"));
+  plain.write("CAPA\r\n");
+  assert.equal(await plain.waitClosed(3000), true, "plaintext on the implicit-TLS port ends the connection");
+  assert.ok(!plain.received.includes("+OK"));
+});
+
 test("USER/PASS, AUTH PLAIN and IMAP LOGIN with literals; a wrong password is Dovecot's answer and the retry on the same connection works", async () => {
   const i = await LineClient.connect(proxy.port("imappp"), "127.0.0.31");
   const q = await LineClient.connect(proxy.port("pop3pp"), "127.0.0.32");

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { startProxy, type TestProxy } from "../support/proxy.ts";
 import { openPeers, requirePeers, type PeerSet } from "../support/peers.ts";
 import { bucket8, key32 } from "../../src/schedulers/hash.ts";
-import { LineClient, mailPeerPorts, run, sleep } from "./mail-helpers.ts";
+import { LineClient, TLS_CERT, TLS_KEY, mailPeerPorts, run, sleep } from "./mail-helpers.ts";
 
 let peers: PeerSet;
 let proxy: TestProxy;
@@ -38,6 +38,7 @@ listeners:
   - { name: smtp, protocol: smtp, listen: 127.0.0.1:0, upstream: mx, key: rcpt_domain, hostname: mx.px.test, xclient: true }
   - { name: smtprr, protocol: smtp, listen: 127.0.0.1:0, upstream: mxrr, hostname: mx.px.test, xclient: true }
   - { name: smtppp, protocol: smtp, listen: 127.0.0.1:0, upstream: mxpp, hostname: mx.px.test, proxy_protocol: v1 }
+  - { name: smtptls, protocol: smtp, listen: 127.0.0.1:0, upstream: mx, key: rcpt_domain, hostname: mx.px.test, xclient: true, tls: { cert: "${TLS_CERT}", key: "${TLS_KEY}" } }
 `);
 });
 
@@ -103,6 +104,18 @@ test("swaks and curl smtp:// deliver through switchyard; each message lands on t
   assert.deepEqual(got.map((g) => g.port), [dhPort("echo.test")]);
   assert.match(maillog(dhPort("echo.test")), new RegExp(`${got[0].file}: client=unknown\\[127\\.0\\.0\\.6\\]`));
   assert.match(got[0].text, /Received: from client6\.test \(unknown \[127\.0\.0\.6\]\)/, "XCLIENT passed the client's HELO and address");
+});
+
+test("STARTTLS ends at switchyard: curl --ssl-reqd smtp:// delivers, Postfix still learns the client address", async () => {
+  const file = join(peers.dir, "curl-tls.txt");
+  const marker = `tls-${Date.now()}`;
+  writeFileSync(file, `From: s@origin.test\r\nTo: u@kilo.test\r\nSubject: ${marker}\r\n\r\nover TLS\r\n`);
+  const c = await run("curl", ["-s", "-k", "--ssl-reqd", "-m", "10", "--interface", "127.0.0.12", `smtp://127.0.0.1:${proxy.port("smtptls")}/client12.test`,
+    "--mail-from", "s@origin.test", "--mail-rcpt", "u@kilo.test", "-T", file]);
+  assert.equal(c.code, 0, c.stderr);
+  const got = await landed(marker);
+  assert.deepEqual(got.map((g) => g.port), [dhPort("kilo.test")]);
+  assert.match(got[0].text, /Received: from client12\.test \(unknown \[127\.0\.0\.12\]\)/);
 });
 
 test("a PROXY v1 header to Postfix's haproxy listener carries the client address too", async () => {
