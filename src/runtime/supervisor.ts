@@ -13,6 +13,7 @@ import { AdminServer } from "../admin/server.ts";
 import { apiRoutes } from "../admin/api.ts";
 import { startDemoOrigins, type DemoOrigins } from "./demo.ts";
 import { writePidFile, removePidFile } from "../cli/pid-file.ts";
+import { syncWatcher, type ConfigWatcher } from "./watch.ts";
 
 export class Supervisor {
   readonly #src: ConfigSource;
@@ -26,6 +27,7 @@ export class Supervisor {
   #reloading: Promise<ReloadResult> | null = null;
   #reloadAgain = false;
   #stopping = false;
+  #watcher: ConfigWatcher | null = null;
 
   constructor(src: ConfigSource, plan: RuntimePlan, opts: CliOptions, env: NodeJS.ProcessEnv) {
     this.#src = src;
@@ -60,6 +62,7 @@ export class Supervisor {
     const pidFile = this.#opts.pidFile ?? plan.pidFile;
     if (pidFile !== null) { this.#pidFile = path.resolve(pidFile); writePidFile(this.#pidFile); }
     this.log.info({ version: process.version, pid: process.pid, config: plan.file }, "switchyard ready");
+    this.#syncWatcher();
   }
 
   /** Reload from the same source. Many HUPs in a burst settle on the file on disk. */
@@ -87,12 +90,21 @@ export class Supervisor {
     }
     const r = await reloadRuntime(this.runtime, result.plan);
     if (r.ok && this.#admin !== null && result.plan.admin !== null) this.#admin.plan = result.plan.admin;
+    if (r.ok) this.#syncWatcher();
     return r;
+  }
+
+  /** `watch: true` or --watch: reload when the file's content changes (watch.ts). */
+  #syncWatcher(): void {
+    const want = !this.#stopping && (this.#opts.watch || this.runtime.plan.watch);
+    const file = this.#src.kind === "file" ? this.#src.file : null;
+    this.#watcher = syncWatcher(this.#watcher, want, file, () => { void this.reload(); }, this.log);
   }
 
   async stop(timeoutMs: number | null, why: string): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#syncWatcher();
     this.log.info({ signal: why, timeout_ms: timeoutMs }, "stopping: no new connections, finishing work in flight");
     await this.runtime.stop(timeoutMs);
     this.#admin?.close();
