@@ -5,6 +5,7 @@ import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../observability/logger.ts";
 import { Pool } from "../upstream/pool.ts";
 import type { Server } from "../upstream/server.ts";
+import { FAILED_ACTIVE } from "../upstream/flags.ts";
 import { RouteTable } from "../core/route.ts";
 import { Listener } from "../protocols/listener.ts";
 import type { ListenerContext, ListenerState } from "../protocols/adapter.ts";
@@ -57,13 +58,21 @@ export class Runtime {
   }
 
   #watch(pool: Pool, s: Server, keep: Set<string>): void {
-    if (pool.plan.health.type === "none") return;
+    if (pool.plan.health.type === "none") {
+      // a reload removed the check: nothing will ever clear a down verdict it left
+      if ((s.flags & FAILED_ACTIVE) !== 0) pool.setHealth(s, true, "active check removed by reload");
+      return;
+    }
     const key = `${pool.name}/${s.address}`;
     keep.add(key);
     this.#watches.set(key, this.health.watch(key, { host: s.host, port: s.port }, pool.plan.health, (up, result, reason) => {
       s.lastCheck = reason;
       pool.setHealth(s, up, `${reason} (${pool.plan.health.type} check, ${Math.round(result.ms)} ms)`);
     }));
+    // a down verdict left by a check that a reload replaced: the new probe starts up (rise-fall.ts)
+    // and reports changes only, so it would never clear it; the server starts up with it
+    const st = this.health.status(key);
+    if (st !== null && st.last === null && (s.flags & FAILED_ACTIVE) !== 0) pool.setHealth(s, true, "active check changed by reload: starts up");
   }
 
   /** Build pools from a plan, reusing server state by pool name and address. */
