@@ -9,7 +9,7 @@ import type { Socket } from "node:net";
 import type { KeyKind } from "../core/types.ts";
 import type { ProtocolAdapter } from "./adapter.ts";
 import {
-  MailHandler, MailSession, STEP_OK, decodePlain, loginKey,
+  MailHandler, MailSession, STEP_OK, decodePlain, loginKey, withCredentials,
   type Credentials, type StepResult, type UpstreamConn,
 } from "./mail-common.ts";
 
@@ -265,13 +265,21 @@ export class ImapSession extends MailSession {
   }
 
   /** Phase E: replay the login on a server under the client's tag and relay the answer. */
-  async #replay(tag: string, c: Credentials): Promise<void> {
+  async #replay(tag: string, given: Credentials): Promise<void> {
+    let c = given;
     const kind = this.route.key;
     const key = kind === "user" || kind === "destination" ? loginKey(c) : kind === "source" ? this.remoteIp : null;
     for (let attempt = 0; attempt < 2 + this.route.pool.plan.retries; attempt++) {
       let conn = this.conn;
       this.conn = null;
       if (conn !== null && conn.gone !== null) { conn.close("ok"); conn = null; }
+      if (conn === null && this.plan.authHttp !== null) {
+        const a = await this.connectAuthHttp({ method: "plain", user: given.user.toString("utf8"), pass: given.pass.toString("utf8"), helo: null, from: null, to: null },
+          (message) => `${tag} NO ${message}\r\n`);
+        if (a === null) return;
+        conn = a.conn;
+        c = withCredentials(given, a.user, a.pass);
+      }
       if (conn === null) {
         conn = await this.connect(key);
         if (conn === null) return;

@@ -3,6 +3,7 @@
 // max_errors, pre-login and idle timeouts, drain), the upstream side (dial with the pool, read the
 // server's greeting, try the next server when one connects but fails before the login is replayed)
 // and the hand-over to the byte relay.
+import net from "node:net";
 import tls from "node:tls";
 import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
@@ -12,12 +13,13 @@ import type { Route } from "../core/route.ts";
 import type { KeyKind, Outcome } from "../core/types.ts";
 import type { Lease } from "../upstream/pool.ts";
 import type { ServerView } from "../upstream/server.ts";
-import { dial } from "../core/connect.ts";
+import { dial, dialServer } from "../core/connect.ts";
 import { normaliseIp } from "../core/key.ts";
 import { LineReader } from "./line-reader.ts";
 import { relay, type Relay, type RelaySummary } from "./pipe.ts";
 import { proxyHeader } from "./proxy-protocol.ts";
 import { logSessionAccess, secs } from "../observability/access-log.ts";
+import { askAuthHttp, type AuthHttpRequest } from "./auth-http.ts";
 
 /** Pre-login timeout ceiling (nginx `timeout`, 60s); idle_timeout lowers it. */
 export const PRE_LOGIN_MS = 60_000;
@@ -73,6 +75,24 @@ export function decodePlain(b64: string): Credentials | null {
   const user = raw.subarray(a + 1, b);
   if (user.length === 0) return null;
   return { authzid: raw.subarray(0, a), user, pass: raw.subarray(b + 1), sasl: text };
+}
+
+/** The credentials with auth_http's Auth-User / Auth-Pass (when given) in place of the client's. */
+export function withCredentials(c: Credentials, user: string | null, pass: string | null): Credentials {
+  if (user === null && pass === null) return c;
+  const u = user === null ? c.user : Buffer.from(user, "utf8");
+  const p = pass === null ? c.pass : Buffer.from(pass, "utf8");
+  const sasl = c.sasl === null ? null : Buffer.concat([c.authzid, Buffer.from([0]), u, Buffer.from([0]), p]).toString("base64");
+  return { authzid: c.authzid, user: u, pass: p, sasl };
+}
+
+/** A lease for a server named by auth_http rather than picked from the pool: nothing to count or release. */
+function standaloneLease(host: string, port: number): Lease {
+  const server: ServerView = {
+    index: -1, address: net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`, host, port,
+    weight: 1, lastWeight: 1, active: 0, inactive: 0, overloaded: false, available: true,
+  };
+  return { server, release: () => { /* not a pool server */ } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,6 +355,8 @@ export abstract class MailSession {
   conn: UpstreamConn | null = null;
   readonly exclude = new Set<ServerView>();
   tries = 0;
+  /** auth_http requests made (Auth-Login-Attempt). */
+  authAttempts = 0;
   outcome = "client-quit";
   upstreamAddr: string | null = null;
   tConnect: number | null = null;
@@ -394,12 +416,13 @@ export abstract class MailSession {
     }
     this.armTimer(this.loginMs);
     const kind = this.route.key;
-    const early = this.earlyKey(kind);
+    // with auth_http the service names the server after the login: nothing to dial early
+    const early = this.plan.authHttp === null ? this.earlyKey(kind) : undefined;
     if (early !== undefined) {
       this.runAsync(this.#early(early));
       return;
     }
-    if (this.route.pool.eligible.length === 0) {
+    if (this.plan.authHttp === null && this.route.pool.eligible.length === 0) {
       this.outcome = "no-server";
       this.ctx.log.warn({ remote_addr: this.remoteIp, upstream: this.route.pool.name, reason: "no-server" }, "no server available: refusing mail session");
       this.finishWith(this.outageReply(), "no-server");
@@ -432,6 +455,54 @@ export abstract class MailSession {
     this.ctx.log.warn({ remote_addr: this.remoteIp, upstream: this.route.pool.name, reason: r.reason, detail: r.detail, user: this.user }, `no mail server for the session: ${r.detail}`);
     this.finishWith(this.outageReply(), r.reason);
     return null;
+  }
+
+  /**
+   * auth_http (protocols.md 4.1 B-D): ask the service, then dial the one server it names (no other is
+   * tried: it chose). Returns the connection and the credentials to use toward it; null when the
+   * session got its answer here: refuse(message, code) (the session goes on when the service sent
+   * Auth-Wait, else it closes), or the outage reply when the service or its server failed.
+   */
+  async connectAuthHttp(facts: Pick<AuthHttpRequest, "method" | "user" | "pass" | "helo" | "from" | "to">, refuse: (message: string, code: string | null) => string): Promise<{ readonly conn: UpstreamConn; readonly user: string | null; readonly pass: string | null } | null> {
+    const url = this.plan.authHttp as string;
+    this.authAttempts++;
+    const ans = await askAuthHttp(url, { ...facts, protocol: this.plan.protocol as AuthHttpRequest["protocol"], attempt: this.authAttempts, clientIp: this.remoteIp, secure: this.secure }, this.loginMs);
+    if (this.phase !== "talk") return null;
+    if (ans.kind === "error") {
+      this.ctx.log.warn({ remote_addr: this.remoteIp, detail: ans.detail, user: this.user }, `auth_http failed: ${ans.detail}`);
+      this.finishWith(this.outageReply(), "auth-http-failed");
+      return null;
+    }
+    if (ans.kind === "refused") {
+      if (ans.retry) {
+        this.send(refuse(ans.message, ans.code));
+        this.countError();
+      } else {
+        this.finishWith(refuse(ans.message, ans.code), "auth-refused");
+      }
+      return null;
+    }
+    const sock = await dialServer(ans.host, ans.port, this.route.pool.plan.connectTimeoutMs);
+    this.tries++;
+    if (this.phase !== "talk") { if (sock instanceof net.Socket) sock.destroy(); return null; }
+    if (!(sock instanceof net.Socket)) {
+      this.ctx.log.warn({ remote_addr: this.remoteIp, server: `${ans.host}:${ans.port}`, detail: sock.error, user: this.user }, "auth_http server did not connect");
+      this.finishWith(this.outageReply(), "connect-failed");
+      return null;
+    }
+    if (this.plan.proxyProtocol !== null) sock.write(proxyHeader(this.plan.proxyProtocol, this.client));
+    const conn = new UpstreamConn(sock, standaloneLease(ans.host, ans.port));
+    const g = await this.greetUpstream(conn);
+    if (!g.ok || this.phase !== "talk") {
+      conn.close(g.ok ? "client-aborted" : g.outcome);
+      if (!g.ok) {
+        this.ctx.log.warn({ remote_addr: this.remoteIp, detail: g.detail, user: this.user }, "auth_http server failed its greeting");
+        this.finishWith(this.outageReply(), "handshake-failed");
+      }
+      return null;
+    }
+    this.tConnect = performance.now();
+    return { conn, user: ans.user, pass: ans.pass };
   }
 
   // --- input ---

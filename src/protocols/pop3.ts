@@ -8,7 +8,7 @@ import type { Socket } from "node:net";
 import type { KeyKind } from "../core/types.ts";
 import type { ProtocolAdapter } from "./adapter.ts";
 import {
-  MailHandler, MailSession, STEP_OK, decodePlain, loginKey,
+  MailHandler, MailSession, STEP_OK, decodePlain, loginKey, withCredentials,
   type Credentials, type StepResult, type UpstreamConn,
 } from "./mail-common.ts";
 
@@ -122,13 +122,21 @@ export class Pop3Session extends MailSession {
   }
 
   /** Phase E: replay the login on a server and relay its answer. */
-  async #replay(c: Credentials): Promise<void> {
+  async #replay(given: Credentials): Promise<void> {
+    let c = given;
     const kind = this.route.key;
     const key = kind === "user" || kind === "destination" ? loginKey(c) : kind === "source" ? this.remoteIp : null;
     for (let attempt = 0; attempt < 1 + this.route.pool.plan.retries + 1; attempt++) {
       let conn = this.conn;
       this.conn = null;
       if (conn !== null && conn.gone !== null) { conn.close("ok"); conn = null; }
+      if (conn === null && this.plan.authHttp !== null) {
+        const a = await this.connectAuthHttp({ method: "plain", user: given.user.toString("utf8"), pass: given.pass.toString("utf8"), helo: null, from: null, to: null },
+          (message) => `-ERR ${message}\r\n`);
+        if (a === null) return;
+        conn = a.conn;
+        c = withCredentials(given, a.user, a.pass);
+      }
       if (conn === null) {
         conn = await this.connect(key);
         if (conn === null) return;

@@ -153,6 +153,12 @@ export class SmtpSession extends MailSession {
       let conn = this.conn;
       this.conn = null;
       if (conn !== null && conn.gone !== null) { conn.close("ok"); conn = null; }
+      if (conn === null && this.plan.authHttp !== null) {
+        const a = await this.connectAuthHttp({ method: "none", user: "", pass: "", helo: this.#helo?.arg ?? "", from: mail.toString("latin1"), to: rcpt.toString("latin1") },
+          (message, code) => `${code ?? "535 5.7.0"} ${message}\r\n`);
+        if (a === null) return;
+        conn = a.conn;
+      }
       if (conn === null) {
         conn = await this.connect(key);
         if (conn === null) return;
