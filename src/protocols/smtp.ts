@@ -16,8 +16,9 @@ import { MailHandler, MailSession, STEP_OK, xtext, type StepResult, type Upstrea
 import { SMTP_LINE_LIMIT, SmtpRelay, type SmtpRelaySummary } from "./smtp-relay.ts";
 
 const CRLF = Buffer.from("\r\n");
-const MAIL_FROM = /^FROM:\s*<([^<>]*)>(?: .*)?$/i;
-const RCPT_TO = /^TO:\s*<([^<>]*)>(?: .*)?$/i;
+// <path> as RFC 5321 asks; a bare address (no angle brackets) is taken too, as Postfix does by default
+const MAIL_FROM = /^FROM:\s*(?:<([^<>]*)>|([^\s<>]+))(?: .*)?$/i;
+const RCPT_TO = /^TO:\s*(?:<([^<>]*)>|([^\s<>]+))(?: .*)?$/i;
 
 /** Lower-case IDNA A-label domain of an address ("" when it has none: postmaster, <>). */
 export function addressDomain(address: string): string {
@@ -129,8 +130,9 @@ export class SmtpSession extends MailSession {
         if (this.#mail === null) { this.protocolError("503 5.5.1 Error: need MAIL command\r\n"); return true; }
         const m = RCPT_TO.exec(arg);
         if (m === null) { this.protocolError("501 5.5.4 Syntax: RCPT TO:<address>\r\n"); return true; }
-        const domain = addressDomain(m[1]);
-        this.user = domain === "" ? m[1] : domain;
+        const address = m[1] ?? m[2];
+        const domain = addressDomain(address);
+        this.user = domain === "" ? address : domain;
         this.runAsync(this.#envelope(this.#mail, Buffer.from(line), domain));
         return true;
       }
