@@ -3,6 +3,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
+import { request } from "undici";
 import { freePort, sleep, startOrigin, waitFor, type Origin } from "../support/net.ts";
 import { startProxy, type TestProxy } from "../support/proxy.ts";
 import {
@@ -246,4 +247,38 @@ listeners:
   assert.equal(sess[0].outcome, "connect-failed");
   pool = (await upstreams(proxy)).find((p) => p.name === "dead3");
   assert.deepEqual(pool?.servers.map((s) => [s.total, s.failures]), [[2, 2], [2, 2], [2, 2]]);
+});
+
+test("passive: client aborts are not the server's fault and never eject it", async () => {
+  const slow = keep(await startOrigin("slow", (req, res, o) => {
+    if (req.url === "/slow") return; // answers nothing: the client gives up first
+    res.writeHead(200, { "x-origin": o.name });
+    res.end(o.name);
+  }));
+  const listen = await freePort();
+  const { proxy, base } = await proxyFor(`
+log: { level: info }
+admin: { listen: 127.0.0.1:0 }
+upstreams:
+  web:
+    scheduler: rr
+    health: { type: none }
+    passive: { max_fails: 2, fail_timeout: 10s }
+    servers: [ { address: ${slow.address} } ]
+listeners:
+  - { name: public, protocol: http, listen: 127.0.0.1:${listen}, routes: [ { upstream: web } ] }
+`);
+  for (let i = 0; i < 4; i++) {
+    const seen = slow.requests;
+    const ac = new AbortController();
+    const p = request(`${base}/slow`, { dispatcher: agent, signal: ac.signal }).catch((e: unknown) => e);
+    assert.ok(await waitFor(() => slow.requests > seen, 2000), "the request reached the origin");
+    ac.abort();
+    assert.ok((await p) instanceof Error, "the client gave up");
+  }
+  assert.ok(await waitFor(async () => (await apiServer(proxy, "web", slow.address)).active === 0, 2000));
+  const s = await apiServer(proxy, "web", slow.address);
+  assert.deepEqual({ state: s.state, total: s.total, failures: s.failures, active: s.active }, { state: "up", total: 4, failures: 0, active: 0 });
+  assert.equal(transitions(proxy, slow.address).length, 0);
+  assert.deepEqual(tally(await burst(base, 2)), { slow: 2 });
 });

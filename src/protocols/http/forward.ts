@@ -66,9 +66,11 @@ export class Forward implements Dispatcher.DispatchHandler {
     this.#done = done;
     res.once("close", () => {
       if (!this.#finished) {
-        // client went away before we finished: stop the upstream side, no passive penalty
-        this.#abort?.(new Error("client aborted"));
+        // client went away before we finished: no passive penalty, no retry. Finish first: the
+        // abort below calls onError at once, which must not take it for an upstream reset
+        const abort = this.#abort;
         this.#finish(499, "client-aborted", null);
+        abort?.(new Error("client aborted"));
       }
     });
   }
