@@ -48,16 +48,23 @@ export class DataFilter {
     while (i < n) {
       const x = b[i];
       switch (st) {
-        case MID:
-          // fast path: ordinary bytes
-          while (i < n && b[i] !== 0x0d && b[i] !== 0x0a) i++;
+        case MID: {
+          // fast path: ordinary bytes and CRLF pairs stay in the unchanged run
+          let c = 0;
+          while (i < n && (c = b[i]) !== 0x0d && c !== 0x0a) i++;
           if (i >= n) break;
-          st = b[i] === 0x0d ? CR : SOFT;
+          if (c === 0x0d && i + 1 < n && b[i + 1] === 0x0a) { i += 2; st = HARD; break; }
           if (i > run) out.push(b.subarray(run, i));
-          if (st === SOFT) out.push(B_CRLF);  // bare LF
+          if (c === 0x0d) {
+            st = CR;                  // CR at the chunk's end, or a bare CR
+          } else {
+            out.push(B_CRLF);         // bare LF
+            st = SOFT;
+          }
           i++;
           run = i;
           break;
+        }
         case HARD:
         case SOFT:
           if (x === 0x2e) {
@@ -66,6 +73,7 @@ export class DataFilter {
             i++;
             run = i;
           } else if (x === 0x0d) {
+            if (i + 1 < n && b[i + 1] === 0x0a) { i += 2; st = HARD; break; }  // an empty line
             if (i > run) out.push(b.subarray(run, i));
             st = CR;
             i++;

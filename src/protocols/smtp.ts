@@ -169,7 +169,7 @@ export class SmtpSession extends MailSession {
       const prep = await this.#prepare(conn);
       if (this.phase !== "talk") { conn.close("client-aborted"); return; }
       if (!prep.ok) {
-        this.ctx.log.info({ detail: prep.detail }, "mail server failed before the envelope; trying another");
+        this.ctx.log.warn({ detail: prep.detail }, "mail server failed before the envelope; trying another");
         this.exclude.add(conn.lease.server);
         conn.close(prep.outcome);
         continue;
