@@ -32,7 +32,7 @@ function logTime(l: Record<string, unknown>): number {
 }
 
 test("a killed server is marked down after fall x interval, comes back after rise x interval, and GETs never fail", async (t) => {
-  const interval = 200, timeout = 300, rise = 2, fall = 2;
+  const interval = 200, timeout = 500, rise = 2, fall = 2;
   const a = keep(await startChecked("a"));
   let b = await startChecked("b");
   const bPort = b.port;
@@ -114,7 +114,7 @@ log: { level: info }
 upstreams:
   web:
     scheduler: rr
-    health: { type: http, path: /healthz, interval: 100ms, timeout: 200ms, rise: 1, fall: 1 }
+    health: { type: http, path: /healthz, interval: 100ms, timeout: 1000ms, rise: 1, fall: 1 }
     passive: false
     retries: 2
     servers: [ { address: ${p1.address} }, { address: ${p2.address} }, { address: ${bk.address}, backup: true } ]
