@@ -2,6 +2,7 @@
 import type { ProtocolAdapter } from "./adapter.ts";
 import { httpAdapter } from "./http/adapter.ts";
 import { tcp } from "./tcp.ts";
+import { mysql } from "./mysql.ts";
 import { smtp } from "./smtp.ts";
 import { pop3 } from "./pop3.ts";
 import { imap } from "./imap.ts";
@@ -9,6 +10,7 @@ import { imap } from "./imap.ts";
 export const protocols = {
   http: httpAdapter,
   tcp,
+  mysql,
   smtp,
   pop3,
   imap,
