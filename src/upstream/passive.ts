@@ -9,13 +9,16 @@ import type { Server } from "./server.ts";
 /** What one failure did: nothing yet, max_fails reached in the window, or a failed trial. */
 export type PassiveVerdict = "counted" | "max-fails" | "trial-failed";
 
+// Keyed by Server, not kept per PassiveHealth: a reload builds a new pool (and a new PassiveHealth)
+// around the same Server objects, and the failure window and a trial in progress carry over with them.
+/** Failure times inside the window, per server. */
+const fails = new WeakMap<Server, number[]>();
+/** Servers back from an ejection whose next unit has not ended yet. */
+const trial = new WeakSet<Server>();
+
 export class PassiveHealth {
   readonly #plan: PassivePlan;
   readonly #clock: Clock;
-  /** Failure times inside the window, per server. */
-  readonly #fails = new WeakMap<Server, number[]>();
-  /** Servers back from an ejection whose next unit has not ended yet. */
-  readonly #trial = new WeakSet<Server>();
 
   constructor(plan: PassivePlan, clock: Clock) {
     this.#plan = plan;
@@ -26,10 +29,10 @@ export class PassiveHealth {
   fail(s: Server): PassiveVerdict {
     const max = this.#plan.maxFails;
     if (max <= 0) return "counted";
-    if (this.#trial.delete(s)) return "trial-failed";
+    if (trial.delete(s)) return "trial-failed";
     const now = this.#clock.now();
-    let q = this.#fails.get(s);
-    if (q === undefined) { q = []; this.#fails.set(s, q); }
+    let q = fails.get(s);
+    if (q === undefined) { q = []; fails.set(s, q); }
     while (q.length > 0 && q[0] <= now - this.#plan.failTimeoutMs) q.shift();
     q.push(now);
     if (q.length < max) return "counted";
@@ -39,13 +42,13 @@ export class PassiveHealth {
 
   /** A unit on s ended well: a trial in progress is passed. */
   ok(s: Server): void {
-    this.#trial.delete(s);
+    trial.delete(s);
   }
 
   /** s is back after fail_timeout: its next unit's outcome decides. */
   startTrial(s: Server): void {
     if (this.#plan.maxFails <= 0) return;
-    this.#fails.delete(s);
-    this.#trial.add(s);
+    fails.delete(s);
+    trial.add(s);
   }
 }
