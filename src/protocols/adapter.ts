@@ -4,6 +4,7 @@ import type { KeyKind, ProtocolName } from "../core/types.ts";
 import type { ListenerPlan } from "../config/schema.ts";
 import type { RouteTable } from "../core/route.ts";
 import type { Logger } from "../observability/logger.ts";
+import type { ListenerStats } from "../observability/metrics.ts";
 
 /** What a handler reads at session start; the runtime swaps it on reload (each session keeps the one it began with). */
 export interface ListenerState {
@@ -20,6 +21,8 @@ export interface ListenerContext {
   accessLog(): "json" | "combined" | null;
   /** True once a graceful stop or a removal by reload began: finish, take no new work. */
   draining(): boolean;
+  /** The listener's counters (made once per listener name; HTTP: one stats.request() per request). */
+  readonly stats: ListenerStats;
 }
 
 export interface ProtocolHandler {

@@ -12,6 +12,7 @@ import type { ListenerContext, ListenerState } from "../protocols/adapter.ts";
 import { getProtocol } from "../protocols/index.ts";
 import { closeUpstreams } from "../protocols/http/upstreams.ts";
 import { HealthRunner, type HealthWatch } from "../health/runner.ts";
+import { ListenerStats } from "../observability/metrics.ts";
 import { Discovery } from "../upstream/discovery.ts";
 
 export interface LiveListener {
@@ -33,6 +34,8 @@ export class Runtime {
   /** One health runner for every pool and listener; a server shared by pools is probed once. */
   readonly health: HealthRunner;
   readonly #watches = new Map<string, HealthWatch>();
+  /** Counters per listener name, kept across reloads (metrics.ts). */
+  readonly stats = new Map<string, ListenerStats>();
   /** DNS service discovery for `{ dns: }` / `{ srv: }` servers; reads the live pools at every cycle. */
   readonly discovery: Discovery;
 
@@ -102,9 +105,17 @@ export class Runtime {
       log,
       accessLog: () => (this.plan.log.access ? this.plan.log.accessFormat : null),
       draining: () => live.draining || this.phase === "draining",
+      stats: this.#statsFor(l.name),
     };
     (live as { listener: Listener }).listener = new Listener(l.listen, adapter.create(ctx), l.limits.maxConnections);
+    live.listener.server.on("connection", ctx.stats.onConnection);
     return live;
+  }
+
+  #statsFor(name: string): ListenerStats {
+    let st = this.stats.get(name);
+    if (st === undefined) { st = new ListenerStats(name); this.stats.set(name, st); }
+    return st;
   }
 
   /** Bind every listener; on any failure close what was bound and throw. */

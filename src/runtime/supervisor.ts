@@ -10,7 +10,7 @@ import { createRootLogger, flushLogger, type Logger } from "../observability/log
 import { Runtime } from "./runtime.ts";
 import { reloadRuntime, type ReloadResult } from "./reload.ts";
 import { AdminServer } from "../admin/server.ts";
-import { apiRoutes } from "../admin/api.ts";
+import { adminRoutes } from "../admin/api.ts";
 import { startDemoOrigins, type DemoOrigins } from "./demo.ts";
 import { writePidFile, removePidFile } from "../cli/pid-file.ts";
 import { syncWatcher, type ConfigWatcher } from "./watch.ts";
@@ -48,7 +48,7 @@ export class Supervisor {
       if (plan.demo.length > 0) this.#demo = await startDemoOrigins(plan.demo);
       await this.runtime.start();
       if (plan.admin !== null) {
-        this.#admin = new AdminServer(plan.admin, apiRoutes(() => this.runtime.pools.values()), () => this.runtime.phase === "ready", this.log.child({ listener: "admin" }));
+        this.#admin = new AdminServer(plan.admin, adminRoutes(this.runtime, { reload: () => this.reload() }), () => this.runtime.phase === "ready", this.log.child({ listener: "admin" }));
         await this.#admin.listen();
         this.log.info({ address: plan.admin.listen.text }, `admin listening on ${plan.admin.listen.text}`);
       }

@@ -12,6 +12,8 @@ import { ADMIN_DOWN, ADMIN_DRAIN, FAILED_ACTIVE, FAILED_PASSIVE, verdict, type S
 import { PassiveHealth } from "./passive.ts";
 import { Persistence } from "./persistence.ts";
 import { afterCount, afterRelease } from "../schedulers/thresholds.ts";
+import { pickChannel, serverStateChannel, type PickVia } from "../observability/diagnostics.ts";
+import { tracePick } from "../admin/explain.ts";
 
 const HISTORY_MAX = 20;
 /** Schedulers whose tables must not move with slow start (schedulers.md 4.5). */
@@ -70,6 +72,9 @@ export class Pool {
   /** Units refused because no server was eligible. */
   refusals = 0;
   retries = 0;
+  /** The last server each tier's scheduler picked (explain reads the rr rotation from it); null = none yet. */
+  lastPrimaryPick: Server | null = null;
+  lastBackupPick: Server | null = null;
 
   constructor(plan: UpstreamPlan, clock: Clock, log: Logger, previous: ReadonlyMap<string, Server> | null, events: PoolEvents = {}) {
     const factory = getScheduler(plan.scheduler);
@@ -146,11 +151,13 @@ export class Pool {
   acquire(ctx: PickContext, clientIp: string | null = null): Lease | null {
     const pers = this.#persistence;
     let v: ServerView | null = null;
-    if (pers !== null && clientIp !== null) v = pers.lookup(clientIp, ctx.exclude);
-    if (v === null) v = this.#primary.pick(ctx);
-    if (v === null && this.backups.length > 0 && !this.#anyPrimaryUsable(ctx)) v = this.#backup.pick(ctx);
+    let via: PickVia = "scheduler";
+    if (pers !== null && clientIp !== null) { v = pers.lookup(clientIp, ctx.exclude); if (v !== null) via = "persistence"; }
+    if (v === null) { v = this.#primary.pick(ctx); if (v !== null) this.lastPrimaryPick = v as Server; }
+    if (v === null && this.backups.length > 0 && !this.#anyPrimaryUsable(ctx)) { v = this.#backup.pick(ctx); if (v !== null) this.lastBackupPick = v as Server; }
     if (v === null) return null;
     const s = v as Server;
+    this.#picked(s, ctx, clientIp, via);
     if (pers !== null && clientIp !== null) { pers.remember(clientIp, s); return this.#bind(s, clientIp); }
     return this.#bind(s, null);
   }
@@ -159,7 +166,17 @@ export class Pool {
   acquireServer(s: Server, exclude: ReadonlySet<ServerView> | null): Lease | null {
     if (!s.listed || s.weight <= 0 || s.overloaded || (exclude !== null && exclude.has(s))) return null;
     if (s.backup && this.#anyPrimaryUsable({ key: null, port: 0, exclude })) return null;
+    this.#picked(s, null, null, "sticky-cookie", exclude);
     return this.#bind(s, null);
+  }
+
+  /** Observers of a pick: the debug `pick` field (why), the switchyard:upstream:pick channel. Free when both are off. */
+  #picked(s: Server, ctx: PickContext | null, clientIp: string | null, via: PickVia, exclude: ReadonlySet<ServerView> | null = null): void {
+    const debug = this.#log.isLevelEnabled("debug");
+    if (!debug && !pickChannel.hasSubscribers) return;
+    const c = ctx ?? { key: null, port: 0, exclude };
+    if (debug) this.#log.debug({ pick: tracePick(this, s, c, via) }, `picked ${s.address}`);
+    if (pickChannel.hasSubscribers) pickChannel.publish({ pool: this, server: s, ctx: c, clientIp, via });
   }
 
   /** The server whose stickyId() is id, or null. */
@@ -229,6 +246,7 @@ export class Pool {
     const level = after === "up" ? "info" : "warn";
     this.#log[level]({ pool: this.name, server: s.address, from: before, to: after, reason, flags: s.flags }, `server ${s.address} is ${after}`);
     this.events.onStateChange?.(this, s, before, after, reason);
+    if (serverStateChannel.hasSubscribers) serverStateChannel.publish({ pool: this, server: s, from: before, to: after, flag, on, reason });
     this.rebuild();
   }
 

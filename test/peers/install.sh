@@ -8,6 +8,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 want=(mariadb-server mariadb-client dovecot-imapd dovecot-pop3d postfix swaks curl nghttp2-client wrk)
+want+=(chromium)  # headless browser for test/browser/status.test.ts (driven by playwright-core)
 
 # policy-rc.d exiting 101 = "do not start services from maintainer scripts"
 [ -x /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; }

@@ -6,7 +6,7 @@ import { Runtime } from "../../src/runtime/runtime.ts";
 import { reloadRuntime, type ReloadResult } from "../../src/runtime/reload.ts";
 import { systemClock } from "../../src/core/clock.ts";
 import { AdminServer } from "../../src/admin/server.ts";
-import { apiRoutes } from "../../src/admin/api.ts";
+import { adminRoutes } from "../../src/admin/api.ts";
 
 export interface LogLine { [k: string]: unknown }
 
@@ -39,15 +39,17 @@ export async function startProxy(yaml: string, env: Record<string, string> = {})
   const rt = new Runtime(plan, log, systemClock);
   await rt.start();
   let admin: AdminServer | null = null;
+  // POST /api/reload re-applies the YAML last given (startProxy's, or reload()'s)
+  let current = yaml;
   if (plan.admin !== null) {
-    admin = new AdminServer(plan.admin, apiRoutes(() => rt.pools.values()), () => rt.phase === "ready", log);
+    admin = new AdminServer(plan.admin, adminRoutes(rt, { reload: () => reloadRuntime(rt, planFrom(current, env)) }), () => rt.phase === "ready", log);
     await admin.listen();
   }
   return {
     rt, logs,
     port: (name) => rt.port(name),
     adminPort: () => admin?.port ?? 0,
-    reload: (y) => reloadRuntime(rt, planFrom(y, env)),
+    reload: (y) => { current = y; return reloadRuntime(rt, planFrom(y, env)); },
     stop: async (ms = 2000) => { admin?.close(); await rt.stop(ms); },
   };
 }

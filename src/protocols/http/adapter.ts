@@ -58,10 +58,12 @@ class HttpHandler implements ProtocolHandler {
     const host = hostOnly(req.headers.host);
     const clientIp = normaliseIp(req.socket.remoteAddress);
     const done = (d: ForwardDone): void => {
+      ctx.stats.request(d.status, performance.now() - t0);
       const fmt = ctx.accessLog();
       if (fmt === null) return;
       logHttpAccess(ctx.log, fmt, {
-        remote_addr: clientIp, method: req.method ?? "", uri: url, host,
+        remote_addr: clientIp, method: req.method ?? "", uri: url, host, server_protocol: `HTTP/${req.httpVersion}`,
+        http_referer: req.headers.referer ?? null, http_user_agent: req.headers["user-agent"] ?? null,
         status: d.status, bytes_sent: d.bytesSent, bytes_received: req.socket.bytesRead,
         upstream: route?.pool.name ?? null, upstream_addr: d.upstreamAddr, upstream_status: d.upstreamStatus,
         upstream_response_time: d.upstreamMs === null ? null : Math.round(d.upstreamMs) / 1000,
