@@ -75,6 +75,8 @@ export class Pool {
   /** The last server each tier's scheduler picked (explain reads the rr rotation from it); null = none yet. */
   lastPrimaryPick: Server | null = null;
   lastBackupPick: Server | null = null;
+  /** Debug logging on (read once: the level is set at start-up, and a reload builds new pools). */
+  readonly #debug: boolean;
 
   constructor(plan: UpstreamPlan, clock: Clock, log: Logger, previous: ReadonlyMap<string, Server> | null, events: PoolEvents = {}) {
     const factory = getScheduler(plan.scheduler);
@@ -84,6 +86,7 @@ export class Pool {
     this.factory = factory;
     this.#clock = clock;
     this.#log = log;
+    this.#debug = log.isLevelEnabled("debug");
     this.events = events;
     this.#passive = new PassiveHealth(plan.passive, clock);
     this.#persistence = plan.persistence === null ? null : new Persistence(plan.persistence, clock);
@@ -172,7 +175,7 @@ export class Pool {
 
   /** Observers of a pick: the debug `pick` field (why), the switchyard:upstream:pick channel. Free when both are off. */
   #picked(s: Server, ctx: PickContext | null, clientIp: string | null, via: PickVia, exclude: ReadonlySet<ServerView> | null = null): void {
-    const debug = this.#log.isLevelEnabled("debug");
+    const debug = this.#debug;
     if (!debug && !pickChannel.hasSubscribers) return;
     const c = ctx ?? { key: null, port: 0, exclude };
     if (debug) this.#log.debug({ pick: tracePick(this, s, c, via) }, `picked ${s.address}`);
