@@ -294,7 +294,7 @@ export function explain(pool: Pool, q: ExplainQuery, opts: SchedulerOptions): Ex
   if (KEYED.has(name) && key === null) notes.push("no key given: the key hashes as 0 (pass key= or source=)");
   let summary: string;
   if (c !== null) summary = `${c.address} (${tier} tier, ${name})`;
-  else if (!pred.exact) summary = `depends on ${name}'s state: one of ${eligible.map((s) => s.address).join(", ") || "none"}`;
+  else if (!pred.exact) summary = `${name === "twos" ? "a random draw" : "the rotation's position"} decides: one of ${eligible.map((s) => s.address).join(", ") || "none"}`;
   else summary = "no server: the unit would be refused (HTTP 503, connection closed)";
   return {
     upstream: pool.name, scheduler: name, key: KEYED.has(name) ? key : null, source: q.source, port: q.port, tier,
