@@ -161,7 +161,7 @@ const TYPES = new Set(["counter", "gauge", "histogram", "summary"]);
 const AGGREGATORS = new Set(["sum", "first", "min", "max", "average", "omit"]);
 
 /** prom-client's JSON (typed loosely in its .d.ts) as MetricFamily; drops anything malformed. */
-function asFamilies(json: readonly unknown[]): MetricFamily[] {
+export function asFamilies(json: readonly unknown[]): MetricFamily[] {
   const out: MetricFamily[] = [];
   for (const m of json) {
     if (typeof m !== "object" || m === null) continue;

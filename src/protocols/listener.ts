@@ -37,7 +37,9 @@ export class Listener {
       const onError = (err: Error): void => reject(err);
       this.server.once("error", onError);
       const host = this.address.host === "" ? undefined : this.address.host.replace(/^\[|\]$/g, "");
-      this.server.listen({ port: this.address.port, host, backlog: 1024, exclusive: true }, () => {
+      // not exclusive: in a cluster worker the supervising process owns the socket and hands out
+      // connections, so a worker that dies never closes the port (workers.ts)
+      this.server.listen({ port: this.address.port, host, backlog: 1024, exclusive: false }, () => {
         this.server.off("error", onError);
         resolve();
       });

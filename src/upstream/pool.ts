@@ -58,6 +58,8 @@ export class Pool {
   backups: Server[] = [];
   /** Servers no longer listed but with work still in flight (reload removals). */
   readonly retired = new Set<Server>();
+  /** The pool a reload built to replace this one (set when this one is closed); null otherwise. */
+  successor: Pool | null = null;
   readonly #primary: Scheduler;
   readonly #backup: Scheduler;
   readonly #clock: Clock;
@@ -217,16 +219,20 @@ export class Pool {
       this.#ensureTick();
     }
     afterRelease(s);
+    // work that began before a reload ends here, in the closed pool: the verdict belongs to the
+    // pool that serves the server now (its timer ends an ejection; a closed pool's never fires)
+    let owner: Pool = this;
+    while (owner.#closed && owner.successor !== null && owner.successor.find(s.address) === s) owner = owner.successor;
     if (isServerFailure(outcome)) {
       s.failures++;
-      const v = this.#passive.fail(s);
+      const v = owner.#passive.fail(s);
       if (v === "max-fails") {
-        this.setFlag(s, FAILED_PASSIVE, true, `passive: ${this.plan.passive.maxFails} failures within ${this.plan.passive.failTimeoutMs} ms (last: ${outcome})`);
+        owner.setFlag(s, FAILED_PASSIVE, true, `passive: ${owner.plan.passive.maxFails} failures within ${owner.plan.passive.failTimeoutMs} ms (last: ${outcome})`);
       } else if (v === "trial-failed") {
-        this.setFlag(s, FAILED_PASSIVE, true, `passive: failed trial (${outcome})`);
+        owner.setFlag(s, FAILED_PASSIVE, true, `passive: failed trial (${outcome})`);
       }
     } else if (outcome === "ok") {
-      this.#passive.ok(s);
+      owner.#passive.ok(s);
     }
     if (s.active === 0 && !s.listed) this.retired.delete(s);
   }
