@@ -76,6 +76,8 @@ export interface AdminOptions {
    * that gathers every worker's snapshot and calls renderMetrics() on them all.
    */
   readonly metricsText?: () => Promise<string>;
+  /** Told each runtime server change made here (with workers, the supervisor passes it on to them). */
+  readonly onServerChange?: (pool: string, address: string, change: ServerChange) => void;
 }
 
 const STARTED = Date.now();
@@ -129,6 +131,7 @@ export function adminRoutes(rt: AdminRuntime, options: AdminOptions): AdminRoute
         const { pool, server } = found;
         if (change.weight !== null) pool.setWeight(server, change.weight);
         if (change.state !== null) pool.setAdminState(server, change.state);
+        options.onServerChange?.(pool.name, server.address, change);
         sendJson(res, 200, { upstream: pool.name, server: serverJson(server) });
       },
     },
@@ -198,7 +201,7 @@ function findServer(rt: AdminRuntime, res: ServerResponse, name: string, address
   return { pool, server };
 }
 
-interface ServerChange {
+export interface ServerChange {
   readonly state: ServerState | null;
   readonly weight: number | null;
 }

@@ -14,11 +14,11 @@ import { createRootLogger, flushLogger, type Logger } from "../observability/log
 import { Runtime } from "./runtime.ts";
 import { reloadRuntime, type ReloadResult } from "./reload.ts";
 import { AdminServer } from "../admin/server.ts";
-import { adminRoutes } from "../admin/api.ts";
+import { adminRoutes, type ServerChange } from "../admin/api.ts";
 import { startDemoOrigins, type DemoOrigins } from "./demo.ts";
 import { writePidFile, removePidFile } from "../cli/pid-file.ts";
 import { syncWatcher, type ConfigWatcher } from "./watch.ts";
-import { WorkerSet } from "./workers.ts";
+import { WorkerSet, adminSettings } from "./workers.ts";
 import { RuntimeMetrics, renderMetrics } from "../observability/metrics.ts";
 
 export class Supervisor {
@@ -69,7 +69,9 @@ export class Supervisor {
         // with workers, /metrics merges every worker's snapshot with this process's (health, process figures)
         const own = new RuntimeMetrics(this.runtime);
         const metricsText = plan.workers > 1 ? async () => renderMetrics([await own.snapshot(), ...(await this.#workers?.metrics() ?? [])]) : undefined;
-        this.#admin = new AdminServer(plan.admin, adminRoutes(this.runtime, { reload: () => this.reload(), metricsText }), () => this.runtime.phase === "ready", this.log.child({ listener: "admin" }));
+        // with workers, admin API changes made on this process's pools go to every worker as well
+        const onServerChange = plan.workers > 1 ? (pool: string, address: string, c: ServerChange) => this.#workers?.admin({ pool, address, state: c.state, weight: c.weight }) : undefined;
+        this.#admin = new AdminServer(plan.admin, adminRoutes(this.runtime, { reload: () => this.reload(), metricsText, onServerChange }), () => this.runtime.phase === "ready", this.log.child({ listener: "admin" }));
         await this.#admin.listen();
         this.log.info({ address: plan.admin.listen.text }, `admin listening on ${plan.admin.listen.text}`);
       }
@@ -98,7 +100,7 @@ export class Supervisor {
     rt.pools = rt.buildPools(plan, null);
     rt.watchHealth(rt.pools);
     await rt.discovery.start();
-    this.#workers = new WorkerSet(this.log, () => rt.downVerdicts());
+    this.#workers = new WorkerSet(this.log, () => ({ verdicts: rt.downVerdicts(), admin: adminSettings(rt.pools) }));
     await this.#workers.start(plan.workers, src.text, src.name, plan);
     rt.phase = "ready";
   }

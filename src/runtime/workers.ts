@@ -17,6 +17,8 @@
 // join the sockets the first one opened). Stop is fanned out the same way.
 //
 // /metrics: the supervisor asks every worker for its snapshot and merges them (metrics.ts).
+// Admin API changes (state, weight) are made on the supervisor's pools and passed on to every worker;
+// a worker started later gets them with its config.
 //
 // This file is also the workers' entry point (cluster.setupPrimary exec).
 import cluster, { type Worker } from "node:cluster";
@@ -28,10 +30,50 @@ import { createRootLogger, flushLogger, type Logger } from "../observability/log
 import { Runtime, type Verdict } from "./runtime.ts";
 import { reloadRuntime, type ReloadResult } from "./reload.ts";
 import { RuntimeMetrics, asFamilies, type MetricFamily } from "../observability/metrics.ts";
+import type { Pool } from "../upstream/pool.ts";
+import { ADMIN_DOWN, ADMIN_DRAIN, type ServerState } from "../upstream/flags.ts";
+
+/** A server's admin state and configured weight (admin API), as the supervisor passes them on. */
+export interface AdminSetting {
+  readonly pool: string;
+  readonly address: string;
+  readonly state: ServerState | null;
+  readonly weight: number | null;
+}
+
+/** What a worker must know at start besides its config: down verdicts and admin changes. */
+export interface WorkerSnapshot {
+  readonly verdicts: readonly Verdict[];
+  readonly admin: readonly AdminSetting[];
+}
+
+/** Admin settings of every server that differ from the config (admin-down/drain, a changed weight). */
+export function adminSettings(pools: ReadonlyMap<string, Pool>): AdminSetting[] {
+  const out: AdminSetting[] = [];
+  for (const pool of pools.values()) {
+    const planned = new Map(pool.plan.servers.map((sp) => [sp.address, sp.weight]));
+    for (const s of pool.servers) {
+      const state: ServerState | null = (s.flags & ADMIN_DOWN) !== 0 ? "down" : (s.flags & ADMIN_DRAIN) !== 0 ? "drain" : null;
+      const weight = planned.get(s.address) === s.configWeight ? null : s.configWeight;
+      if (state !== null || weight !== null) out.push({ pool: pool.name, address: s.address, state, weight });
+    }
+  }
+  return out;
+}
+
+/** Apply one admin setting to a worker's pools (unknown pool or server: nothing). */
+function applyAdmin(rt: Runtime, a: AdminSetting): void {
+  const pool = rt.pools.get(a.pool);
+  const s = pool?.find(a.address) ?? null;
+  if (pool === undefined || s === null) return;
+  if (a.weight !== null) pool.setWeight(s, a.weight);
+  if (a.state !== null) pool.setAdminState(s, a.state);
+}
 
 /** Supervisor -> worker. `gen` numbers config versions; the text is the whole YAML file. */
 type ToWorker =
-  | { readonly t: "start"; readonly gen: number; readonly text: string; readonly name: string; readonly verdicts: readonly Verdict[] }
+  | { readonly t: "start"; readonly gen: number; readonly text: string; readonly name: string; readonly verdicts: readonly Verdict[]; readonly admin: readonly AdminSetting[] }
+  | { readonly t: "admin"; readonly a: AdminSetting }
   | { readonly t: "reload"; readonly gen: number; readonly text: string; readonly name: string }
   | { readonly t: "verdict"; readonly v: Verdict }
   | { readonly t: "stop"; readonly timeoutMs: number | null }
@@ -83,15 +125,15 @@ export class WorkerSet {
   #name = "";
   #gen = 0;
   #stopping = false;
-  #verdicts: () => readonly Verdict[];
+  readonly #snapshot: () => WorkerSnapshot;
   #shutdownMs: number | null = 30_000;
   #scrape = 0;
   /** Workers ever forked (restarts included); tests and logs read it. */
   forks = 0;
 
-  constructor(log: Logger, verdicts: () => readonly Verdict[]) {
+  constructor(log: Logger, snapshot: () => WorkerSnapshot) {
     this.#log = log.child({ component: "workers" });
-    this.#verdicts = verdicts;
+    this.#snapshot = snapshot;
     cluster.setupPrimary({ exec: fileURLToPath(import.meta.url), args: [], silent: false });
   }
 
@@ -124,6 +166,11 @@ export class WorkerSet {
   /** One active-check verdict to every worker. */
   verdict(v: Verdict): void {
     for (const s of this.#slots) if (s.worker !== null) send(s.worker, { t: "verdict", v });
+  }
+
+  /** One admin API change to every worker. */
+  admin(a: AdminSetting): void {
+    for (const s of this.#slots) if (s.worker !== null) send(s.worker, { t: "admin", a });
   }
 
   /**
@@ -222,7 +269,8 @@ export class WorkerSet {
     w.on("message", (m: unknown) => this.#onMessage(slot, w, m));
     w.once("exit", (code: number | null, signal: string | null) => this.#onExit(slot, w, code, signal));
     w.on("error", (err: Error) => this.#log.warn({ worker: slot.id, err: err.message }, "worker channel error"));
-    send(w, { t: "start", gen: this.#gen, text: this.#text, name: this.#name, verdicts: this.#verdicts() });
+    const snap = this.#snapshot();
+    send(w, { t: "start", gen: this.#gen, text: this.#text, name: this.#name, verdicts: snap.verdicts, admin: snap.admin });
     return started;
   }
 
@@ -330,14 +378,29 @@ function parseFromWorker(m: unknown): FromWorker | null {
   return null;
 }
 
+function parseAdmin(v: unknown): AdminSetting | null {
+  if (!isObject(v)) return null;
+  const { pool, address, state, weight } = v;
+  if (typeof pool !== "string" || typeof address !== "string") return null;
+  if (state !== null && state !== "up" && state !== "down" && state !== "drain") return null;
+  if (weight !== null && typeof weight !== "number") return null;
+  return { pool, address, state, weight };
+}
+
 function parseToWorker(m: unknown): ToWorker | null {
   if (!isObject(m)) return null;
   switch (m.t) {
     case "start": {
-      if (typeof m.gen !== "number" || typeof m.text !== "string" || typeof m.name !== "string" || !Array.isArray(m.verdicts)) return null;
+      if (typeof m.gen !== "number" || typeof m.text !== "string" || typeof m.name !== "string" || !Array.isArray(m.verdicts) || !Array.isArray(m.admin)) return null;
       const verdicts: Verdict[] = [];
       for (const x of m.verdicts) { const v = parseVerdict(x); if (v !== null) verdicts.push(v); }
-      return { t: "start", gen: m.gen, text: m.text, name: m.name, verdicts };
+      const admin: AdminSetting[] = [];
+      for (const x of m.admin) { const a = parseAdmin(x); if (a !== null) admin.push(a); }
+      return { t: "start", gen: m.gen, text: m.text, name: m.name, verdicts, admin };
+    }
+    case "admin": {
+      const a = parseAdmin(m.a);
+      return a === null ? null : { t: "admin", a };
     }
     case "reload":
       if (typeof m.gen !== "number" || typeof m.text !== "string" || typeof m.name !== "string") return null;
@@ -369,6 +432,7 @@ export function runWorker(): void {
   /** Verdicts go to the runtime from the moment it exists (before it listens); buffered until then. */
   let health: Runtime | null = null;
   const early: Verdict[] = [];
+  const earlyAdmin: AdminSetting[] = [];
   let log: Logger | null = null;
   let metrics: RuntimeMetrics | null = null;
   let stopping = false;
@@ -396,7 +460,11 @@ export function runWorker(): void {
       early.length = 0;
       health = runtime;
       try {
-        await runtime.start();
+        // start() builds its pools before its first await: admin changes apply before the first client
+        const started = runtime.start();
+        for (const a of [...msg.admin, ...earlyAdmin]) applyAdmin(runtime, a);
+        earlyAdmin.length = 0;
+        await started;
       } catch (err) {
         toWorkerParent({ t: "start-failed", error: (err as Error).message });
         flushLogger(log);
@@ -423,6 +491,10 @@ export function runWorker(): void {
     if (msg === null) return;
     // verdicts apply at once; config and stop messages run one after another
     if (msg.t === "verdict") { if (health !== null) health.applyVerdict(msg.v); else early.push(msg.v); return; }
+    if (msg.t === "admin") {
+      if (health !== null) applyAdmin(health, msg.a); else earlyAdmin.push(msg.a);
+      return;
+    }
     if (msg.t === "metrics") {
       // answered at once, between config messages: a scrape never waits for a reload
       if (rt === null) { toWorkerParent({ t: "metrics", req: msg.req, families: [] }); return; }

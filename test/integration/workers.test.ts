@@ -5,6 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import http from "node:http";
 import net from "node:net";
 import path from "node:path";
 import { freePort, sleep, waitFor } from "../support/net.ts";
@@ -183,6 +184,36 @@ test("R11: kill -9 of a worker is invisible to clients that retry on a reset; th
   assert.deepEqual(new Set(s.origins), new Set(["a"]), "the new worker started knowing b is down");
   b.healthStatus = 200;
   assert.ok(await sy.waitLog(new RegExp(`^server ${b.address} is up$`), 6, 5000), tail(sy));
+});
+
+/** POST JSON to the admin listener; resolves the status. */
+function post(pathName: string, body: unknown): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const text = JSON.stringify(body);
+    const req = http.request({ host: "127.0.0.1", port: adminPort, path: pathName, method: "POST", agent: false, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text) } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end(text);
+  });
+}
+
+test("an admin API drain reaches every worker, and a worker forked later starts with it", async () => {
+  const url = `/api/upstreams/web/servers/${encodeURIComponent(b.address)}`;
+  assert.equal(await post(url, { state: "drain" }), 200);
+  const drained = await spread(20);
+  assert.deepEqual(new Set(drained.origins), new Set(["a"]), "no worker sends new work to b");
+  assert.equal(drained.pids.size, 2);
+  const victim = workerPids().get(2) ?? 0;
+  process.kill(victim, "SIGKILL");
+  assert.ok(await waitFor(() => (workerPids().get(2) ?? victim) !== victim, 10_000), `worker 2 came back\n${tail(sy)}`);
+  const after = await spread(24);
+  assert.ok(after.pids.has(workerPids().get(2) ?? 0), "the new worker serves");
+  assert.deepEqual(new Set(after.origins), new Set(["a"]), "the new worker started with b drained");
+  assert.equal(await post(url, { state: "up" }), 200);
+  const back = await spread(20);
+  assert.deepEqual(new Set(back.origins), new Set(["a", "b"]));
 });
 
 test("reload fans out to every worker; a reload that binds a port already taken is rejected whole", async () => {
