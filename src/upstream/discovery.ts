@@ -33,6 +33,8 @@ export const MIN_TTL_MS = 1000;
 const QUERY_TIMEOUT_MS = 1000;
 const QUERY_TRIES = 2;
 const RESOLVER_OPTIONS = { timeout: QUERY_TIMEOUT_MS, tries: QUERY_TRIES };
+/** Longest sleep of the timer: the most a reload's new DNS entries wait before their first lookup. */
+const TICK_MS = 1000;
 /** Largest weight a server takes (config limit). */
 const MAX_WEIGHT = 65535;
 
@@ -145,8 +147,9 @@ export class Discovery {
       if (st.sig !== signature(pool.plan)) return 0;
       next = Math.min(next, st.nextAt);
     }
-    // nothing to resolve: a reload that adds DNS entries calls seed(), which arms again
-    return next === Infinity ? 60_000 : next - now;
+    // wake at least every TICK_MS: a reload swaps its pools in some time after seed() armed the
+    // timer, and new entries should not wait a whole resolve_interval to be seen
+    return Math.min(TICK_MS, next - now);
   }
 
   #tick(): void {

@@ -256,5 +256,14 @@ test("a reload keeps the discovered servers without waiting for DNS, and their s
   } finally {
     dns.mode = "answer";
   }
+  // a reload that adds a new DNS entry resolves it within a second, not a resolve_interval
+  dns.zones.set("other.svc.test", { a: ["127.0.0.2", "127.0.0.3"], ttl: 60 });
+  const slowInterval = y.replace("resolve_interval: 200ms", "resolve_interval: 1m");
+  assert.deepEqual(await p.reload(slowInterval), { ok: true });
+  await sleep(300);
+  const t0 = Date.now();
+  assert.deepEqual(await p.reload(slowInterval.replace("reload.svc.test", "other.svc.test")), { ok: true });
+  assert.ok(await waitFor(() => addresses(p).join() === `127.0.0.2:${port},127.0.0.3:${port}`, 2000), `new entry resolved: ${addresses(p).join()}`);
+  assert.ok(Date.now() - t0 < 1500);
   await p.stop(500);
 });
