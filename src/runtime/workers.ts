@@ -125,6 +125,8 @@ export class WorkerSet {
   #name = "";
   #gen = 0;
   #stopping = false;
+  /** The first start is in progress: a worker failing now fails the start (no restart). */
+  #starting = false;
   readonly #snapshot: () => WorkerSnapshot;
   #shutdownMs: number | null = 30_000;
   #scrape = 0;
@@ -143,9 +145,11 @@ export class WorkerSet {
     this.#name = name;
     this.#gen = 1;
     this.#shutdownMs = plan.shutdownTimeoutMs;
+    this.#starting = true;
     const starts: Promise<string | null>[] = [];
     for (let i = 0; i < count; i++) starts.push(this.#fork(this.#newSlot()));
     const results = await Promise.all(starts);
+    this.#starting = false;
     const failed = results.find((r) => r !== null);
     if (failed !== undefined && failed !== null) {
       await this.stop(0);
@@ -309,7 +313,7 @@ export class WorkerSet {
     for (const done of slot.scrapes.values()) done([]);
     slot.started?.(`worker ${slot.id} exited before it was ready (${signal ?? `code ${code ?? "?"}`})`);
     slot.started = null;
-    if (this.#stopping) return;
+    if (this.#stopping || this.#starting) return;
     if (slot.leaving) {
       this.#slots.splice(this.#slots.indexOf(slot), 1);
       return;
@@ -446,7 +450,7 @@ export function runWorker(): void {
     if (stopping) return;
     stopping = true;
     if (rt !== null) await rt.stop(timeoutMs);
-    if (log !== null) { log.info({ worker: id }, `worker ${id} stopped`); flushLogger(log); }
+    if (log !== null) { log.info(`worker ${id} stopped`); flushLogger(log); }
     setTimeout(() => process.exit(0), 50);
   };
 
