@@ -280,6 +280,8 @@ test("R05: a reload that binds a port already taken is rejected whole; R06: one 
 });
 
 test("R09: 20 reloads (listeners added and removed, handlers replaced, checks re-watched) leave no listener, socket or timer behind", async () => {
+  // the proxies of the tests above are done: stop them, so that only this one's timers are counted
+  for (const done of proxies.splice(0)) await done.stop(500);
   const o1 = await origin("l1", "v1");
   const o2 = await origin("l2", "v2");
   const [a, b] = [await freePort(), await freePort()];
