@@ -1,21 +1,39 @@
-// One HTTP request to the upstream: acquire a server, dispatch over its keep-alive pool, stream
-// the response back with backpressure, retry elsewhere only when that is safe (config.md "Retries").
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Dispatcher } from "undici";
+// One HTTP request to the upstream: acquire a server, send over its keep-alive pool (node:http client),
+// stream the response back with backpressure both ways, retry elsewhere only when that is safe
+// (config.md "Retries", RFC 9110 §9.2.2, hardening.md section 4):
+// - a failed connect (or TLS handshake) is retried on another server for any method: the body is only
+//   read from the client once the upstream connection is up, so nothing was consumed;
+// - a reset before any response byte: idempotent requests without a body only, once per other server;
+//   on a reused keep-alive socket (the server closed it as we sent: the keep-alive race) the same
+//   server may be tried again once, with no passive-health penalty; a POST in that race gets 502;
+// - a timeout: never (the server may still be working).
+// Timers: upstream_response = inactivity of the upstream socket while the proxy waits on it (head or
+// body); body = the client's request body (an idle gap, or under MIN_BODY_RATE on average); send = a
+// response write the client does not take. Each one ends the exchange; a response already started is
+// cut (the client connection is closed / the stream reset), never completed.
+import http from "node:http";
+import https from "node:https";
+import type { ClientRequest, IncomingMessage, InformationEvent } from "node:http";
+import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import type { Route } from "../../core/route.ts";
 import type { Lease } from "../../upstream/pool.ts";
 import type { ServerView } from "../../upstream/server.ts";
 import type { ListenerPlan } from "../../config/schema.ts";
 import type { Outcome } from "../../core/types.ts";
-import { upstreamFor } from "./upstreams.ts";
+import { agentFor, serverName } from "./upstreams.ts";
 import { stickyId } from "../../upstream/pool.ts";
 import { cookieValue } from "../../core/key.ts";
 import { clientResponseHeaders } from "./headers.ts";
-import { sendError, type HttpErrorCause } from "./responses.ts";
+import type { HttpErrorCause } from "./responses.ts";
+import type { Downstream } from "./downstream.ts";
+import type { ProxyRequest } from "./front.ts";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
-const CONNECT_ERRORS = new Set(["ECONNREFUSED", "UND_ERR_CONNECT_TIMEOUT", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "ENOTFOUND", "EAI_AGAIN"]);
+/** A request body below this average rate (bytes/s, after the first `body` timeout) is cut (like mod_reqtimeout MinRate). */
+export const MIN_BODY_RATE = 1024;
+/** Request trailer fields never forwarded: framing, routing and auth belong in the head. */
+const TRAILER_DENY = new Set(["content-length", "transfer-encoding", "host", "content-type", "authorization", "connection", "trailer", "te", "cookie", "set-cookie", "expect"]);
 
 export interface ForwardDone {
   readonly status: number;
@@ -27,52 +45,76 @@ export interface ForwardDone {
   readonly tries: number;
 }
 
-/** State of one proxied request; it is its own undici dispatch handler. */
-export class Forward implements Dispatcher.DispatchHandler {
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
+export interface ForwardInput {
+  readonly pr: ProxyRequest;
+  /** Upstream header list (headers.ts upstreamRequestHeaders). */
+  readonly headers: string[];
+  /** The request body as the client sends it; null when the request has none. */
+  readonly body: Readable | null;
+  /** The client's request trailers once the body ended (HTTP/1 chunked); null = none. */
+  readonly trailers: (() => readonly string[]) | null;
+  readonly down: Downstream;
+  readonly clientIp: string;
+  readonly clientPort: number;
+  /** The client's Cookie header (sticky pools). */
+  readonly cookie: string | undefined;
+}
+
+type BodyState = "none" | "idle" | "pumping" | "paused" | "done";
+
+class TimeoutError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) { super(message); this.code = code; }
+}
+
+/** State of one proxied request. */
+export class Forward {
+  readonly #in: ForwardInput;
   readonly #route: Route;
   readonly #plan: ListenerPlan;
   readonly #key: string | null;
-  readonly #clientIp: string;
+  readonly #done: (d: ForwardDone) => void;
   /** Set-Cookie to add for sticky pools (the chosen server differs from the client's cookie); null = none. */
   #setCookie: string | null = null;
-  readonly #headers: string[];
-  readonly #body: IncomingMessage | Readable | null;
   #lastError: { status: number; cause: HttpErrorCause; detail: string | null } | null = null;
-  readonly #done: (d: ForwardDone) => void;
   #lease: Lease | null = null;
   #exclude: Set<ServerView> | null = null;
   #tries = 0;
-  #abort: ((err?: Error) => void) | null = null;
-  #resume: (() => void) | null = null;
+  #raceRetried = false;
+  #up: ClientRequest | null = null;
+  #upSocket: Socket | null = null;
+  #upRes: IncomingMessage | null = null;
+  #connected = false;
+  #timedOut = false;
+  /** The upstream connection must not be reused (the request was not sent in full). */
+  #dropUpstream = false;
+  #connectTimer: NodeJS.Timeout | null = null;
   #status = 0;
   #upStatus: number | null = null;
   #tStart = 0;
   #upMs: number | null = null;
   #bytes = 0;
   #finished = false;
-  #sentBody = false;
+  // request body pump
+  #body: BodyState;
+  #bodyBytes = 0;
+  #bodyTimer: NodeJS.Timeout | null = null;
+  /** When the pump started waiting on the client (-1 while paused by the upstream). */
+  #waitStart = -1;
+  /** Time spent waiting on the client before waitStart. */
+  #waitAcc = 0;
+  // response: paused because the client does not read
+  #waitClient = false;
+  #sendTimer: NodeJS.Timeout | null = null;
 
-  constructor(req: IncomingMessage, res: ServerResponse, route: Route, plan: ListenerPlan, key: string | null, clientIp: string, headers: string[], body: IncomingMessage | Readable | null, done: (d: ForwardDone) => void) {
-    this.#req = req;
-    this.#res = res;
+  constructor(input: ForwardInput, route: Route, plan: ListenerPlan, key: string | null, done: (d: ForwardDone) => void) {
+    this.#in = input;
     this.#route = route;
     this.#plan = plan;
     this.#key = key;
-    this.#clientIp = clientIp;
-    this.#headers = headers;
-    this.#body = body;
     this.#done = done;
-    res.once("close", () => {
-      if (!this.#finished) {
-        // client went away before we finished: no passive penalty, no retry. Finish first: the
-        // abort below calls onError at once, which must not take it for an upstream reset
-        const abort = this.#abort;
-        this.#finish(499, "client-aborted", null);
-        abort?.(new Error("client aborted"));
-      }
-    });
+    this.#body = input.body === null ? "none" : "idle";
+    input.down.onClose(this.#onClientClose);
   }
 
   /** Pick a server (excluding those tried) and send; answers 503 when nothing is eligible. */
@@ -88,20 +130,37 @@ export class Forward implements Dispatcher.DispatchHandler {
     if (this.#tries > 0) pool.retries++;
     this.#tries++;
     this.#lease = lease;
-    const s = lease.server;
+    this.#dispatch(lease.server);
+  }
+
+  #dispatch(s: ServerView): void {
+    const pr = this.#in.pr;
+    const tls = this.#route.pool.plan.tls;
     this.#tStart = performance.now();
-    const t = this.#plan.timeouts;
-    upstreamFor(s.host, s.port, { connectTimeoutMs: t.connectMs }).dispatch({
-      origin: undefined,
-      method: this.#req.method ?? "GET",
-      path: this.#req.url ?? "/",
-      headers: this.#headers,
-      body: this.#body,
-      headersTimeout: t.upstreamResponseMs,
-      bodyTimeout: t.upstreamResponseMs,
-      idempotent: false,
-      blocking: false,
-    }, this);
+    this.#connected = false;
+    this.#timedOut = false;
+    this.#upSocket = null;
+    const up = (tls === null ? http : https).request({
+      agent: agentFor(tls),
+      host: s.host,
+      port: s.port,
+      servername: serverName(tls, s.host),
+      method: pr.method,
+      path: pr.target,
+      headers: this.#in.headers,
+      setHost: pr.authority === null,
+      insecureHTTPParser: false,
+    });
+    this.#up = up;
+    up.setTimeout(this.#plan.timeouts.upstreamResponseMs);
+    up.on("timeout", this.#onUpTimeout);
+    up.on("socket", this.#onSocket);
+    up.on("information", this.#onInfo);
+    up.on("response", this.#onResponse);
+    up.on("upgrade", this.#onStrayUpgrade);
+    up.on("error", this.#onUpError);
+    if (pr.expectContinue) up.flushHeaders();
+    if (this.#body === "none") up.end();
   }
 
   /** The sticky cookie's server while it can work, else the scheduler's (or persistence's) pick. */
@@ -110,14 +169,14 @@ export class Forward implements Dispatcher.DispatchHandler {
     const sticky = pool.plan.sticky;
     let wanted: string | null = null;
     if (sticky !== null) {
-      wanted = cookieValue(this.#req.headers.cookie, sticky.cookie);
+      wanted = cookieValue(this.#in.cookie, sticky.cookie);
       if (wanted !== null) {
         const s = pool.findSticky(wanted);
         const lease = s === null ? null : pool.acquireServer(s, this.#exclude);
         if (lease !== null) { this.#setCookie = null; return lease; }
       }
     }
-    const lease = pool.acquire({ key: this.#key, port: this.#req.socket.remotePort ?? 0, exclude: this.#exclude }, this.#clientIp);
+    const lease = pool.acquire({ key: this.#key, port: this.#in.clientPort, exclude: this.#exclude }, this.#in.clientIp);
     if (sticky !== null && lease !== null) {
       const id = stickyId(lease.server as Parameters<typeof stickyId>[0]);
       this.#setCookie = id === wanted ? null : `${sticky.cookie}=${id}; Path=/; HttpOnly; SameSite=Lax`;
@@ -125,97 +184,288 @@ export class Forward implements Dispatcher.DispatchHandler {
     return lease;
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.#abort = abort;
-    if (this.#finished) abort(new Error("client aborted"));
-  }
+  readonly #onSocket = (sock: Socket): void => {
+    this.#upSocket = sock;
+    const up = this.#up;
+    if (up === null) return;
+    if (up.reusedSocket || !sock.connecting) { this.#onConnected(); return; }
+    this.#connectTimer = setTimeout(this.#onConnectTimeout, this.#plan.timeouts.connectMs);
+    sock.once(this.#route.pool.plan.tls === null ? "connect" : "secureConnect", this.#onConnected);
+  };
 
-  onBodySent(): void { this.#sentBody = true; }
+  readonly #onConnectTimeout = (): void => {
+    this.#connectTimer = null;
+    if (!this.#connected) this.#up?.destroy(new TimeoutError("ECONNTIMEOUT", "connect timeout"));
+  };
 
-  onHeaders(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean {
-    if (this.#finished) return false;
-    if (statusCode < 200) return true; // 1xx: interim responses are not forwarded yet
-    this.#upStatus = statusCode;
+  /** Connected (and TLS established): only now is the client's body read, so a failed connect leaves it untouched. */
+  readonly #onConnected = (): void => {
+    if (this.#connectTimer !== null) { clearTimeout(this.#connectTimer); this.#connectTimer = null; }
+    if (this.#connected || this.#finished) return;
+    this.#connected = true;
+    if (this.#body === "idle") this.#startBody();
+  };
+
+  readonly #onInfo = (info: InformationEvent): void => {
+    if (this.#finished || info.statusCode === 101) return;
+    this.#in.down.info(info.statusCode, info.rawHeaders);
+  };
+
+  readonly #onResponse = (res: IncomingMessage): void => {
+    if (this.#finished) { res.resume(); return; }
+    const down = this.#in.down;
+    const status = res.statusCode ?? 502;
+    this.#upRes = res;
+    this.#upStatus = status;
+    this.#status = status;
     this.#upMs = performance.now() - this.#tStart;
-    this.#status = statusCode;
-    this.#resume = resume;
-    const res = this.#res;
-    const out = clientResponseHeaders(headers);
-    if (this.#setCookie !== null) out.push("set-cookie", this.#setCookie);
-    res.writeHead(statusCode, statusText, out);
-    return true;
-  }
-
-  onData(chunk: Buffer): boolean {
-    this.#bytes += chunk.length;
-    const ok = this.#res.write(chunk);
-    if (!ok) this.#res.once("drain", this.#onDrain);
-    return ok;
-  }
-
-  readonly #onDrain = (): void => { this.#resume?.(); };
-
-  onComplete(trailers: string[] | null): void {
-    if (this.#finished) return;
-    if (trailers !== null && trailers.length > 0) {
-      const t: [string, string][] = [];
-      for (let i = 0; i < trailers.length; i += 2) t.push([String(trailers[i]), String(trailers[i + 1])]);
-      this.#res.addTrailers(t);
+    const headers = clientResponseHeaders(res.rawHeaders, status, down.version === "2");
+    if (this.#setCookie !== null) headers.push("set-cookie", this.#setCookie);
+    if (this.#body !== "none" && this.#body !== "done") {
+      // an answer before the whole body (401/413/417 to Expect, F07): the client's unread rest must not
+      // be parsed as a next request, and this upstream connection is half-written: close both
+      down.closeAfter();
+      this.#dropUpstream = true;
     }
-    this.#res.end();
-    this.#finish(this.#status, null, "ok");
-  }
+    const bodyless = this.#in.pr.method === "HEAD" || status === 204 || status === 304;
+    res.on("data", this.#onResData);
+    res.on("end", this.#onResEnd);
+    res.on("close", this.#onResClose);
+    res.on("error", noop); // an upstream cut-off shows as close without `complete`
+    down.head(status, res.statusMessage ?? "", headers, bodyless, res.headers.trailer !== undefined);
+  };
 
-  onError(err: Error): void {
+  readonly #onResData = (chunk: Buffer): void => {
+    this.#bytes += chunk.length;
+    if (this.#in.down.write(chunk)) return;
+    this.#upRes?.pause();
+    this.#waitClient = true;
+    if (this.#sendTimer === null) this.#sendTimer = setTimeout(this.#onSendTimeout, this.#plan.timeouts.sendMs);
+    this.#in.down.onDrain(this.#onDownDrain);
+  };
+
+  readonly #onDownDrain = (): void => {
+    this.#waitClient = false;
+    if (this.#sendTimer !== null) { clearTimeout(this.#sendTimer); this.#sendTimer = null; }
+    if (!this.#finished) this.#upRes?.resume();
+  };
+
+  readonly #onResEnd = (): void => {
     if (this.#finished) return;
+    const res = this.#upRes;
+    const trailers = res !== null && res.rawTrailers.length > 0 ? res.rawTrailers : null;
+    this.#in.down.end(trailers);
+    if (this.#dropUpstream) this.#up?.destroy();
+    this.#finish(this.#status, null, "ok");
+  };
+
+  readonly #onResClose = (): void => {
+    const res = this.#upRes;
+    if (this.#finished || res === null || res.complete) return;
+    // the response was cut off: the client must not see it as complete
+    this.#in.down.abort();
+    this.#finish(this.#status, this.#timedOut ? "upstream-timeout" : "upstream-reset", this.#timedOut ? "upstream-timeout" : "upstream-reset");
+  };
+
+  readonly #onStrayUpgrade = (_res: IncomingMessage, sock: Socket): void => {
+    sock.destroy();
+    this.#releaseFailed("upstream-reset");
+    this.#fail(502, "upstream-error", "101 to a request that did not ask to upgrade");
+  };
+
+  /** No upstream activity for upstream_response while the proxy waits on the upstream (not on the client). */
+  readonly #onUpTimeout = (): void => {
+    if (this.#finished || this.#waitClient || this.#body === "pumping") return;
+    this.#timedOut = true;
+    this.#up?.destroy(new TimeoutError("ETIMEDOUT", "upstream timeout"));
+  };
+
+  readonly #onUpError = (err: Error): void => {
+    if (this.#finished) return;
+    if (this.#upRes !== null) { this.#onResClose(); return; }
     const code = (err as NodeJS.ErrnoException).code ?? "";
-    const res = this.#res;
-    const connectFailed = CONNECT_ERRORS.has(code);
-    const timedOut = code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT";
-    const outcome: Outcome = connectFailed ? (code === "UND_ERR_CONNECT_TIMEOUT" ? "connect-timeout" : "connect-refused") : timedOut ? "upstream-timeout" : "upstream-reset";
+    const connectFailed = !this.#connected;
+    const timedOut = this.#timedOut;
+    const reused = this.#up?.reusedSocket === true;
+    const race = !connectFailed && !timedOut && reused && (code === "ECONNRESET" || code === "EPIPE") && !this.#raceRetried;
+    const outcome: Outcome = connectFailed ? (code === "ECONNTIMEOUT" ? "connect-timeout" : "connect-refused")
+      : timedOut ? "upstream-timeout" : "upstream-reset";
+    this.#lastError = timedOut ? { status: 504, cause: "upstream-timeout", detail: null }
+      : connectFailed ? { status: 502, cause: "connect-failed", detail: code === "" ? err.message : code }
+      : { status: 502, cause: "upstream-reset", detail: code === "" ? null : code };
     const lease = this.#lease;
+    this.#abandonAttempt();
+    if (race && this.#mayRetry(false, false)) {
+      // keep-alive race: the server closed the idle connection as the request went out; the request was
+      // not processed (no response byte), so an idempotent request is sent again on a fresh connection
+      this.#raceRetried = true;
+      this.#lease = null;
+      lease?.release("client-aborted");
+      this.start();
+      return;
+    }
     this.#lease = null;
     if (lease !== null) {
       lease.release(outcome);
       (this.#exclude ??= new Set()).add(lease.server);
     }
-    this.#lastError = timedOut ? { status: 504, cause: "upstream-timeout", detail: null }
-      : connectFailed ? { status: 502, cause: "connect-failed", detail: code }
-      : { status: 502, cause: "upstream-reset", detail: code };
-    if (!res.headersSent && this.#tries <= this.#route.pool.plan.retries && this.#mayRetry(connectFailed, timedOut)) {
+    if (this.#tries <= this.#route.pool.plan.retries && this.#mayRetry(connectFailed, timedOut)) {
       this.start();
       return;
     }
-    if (res.headersSent) {
-      // the response was cut off: close the client connection so it cannot look complete
-      res.destroy();
-      this.#finish(this.#status, "upstream-reset", null);
-      return;
-    }
     this.#fail(this.#lastError.status, this.#lastError.cause, this.#lastError.detail);
-  }
+  };
 
   /**
-   * Connect failures: always (nothing was sent, the body is untouched). A reset before any response
-   * byte: idempotent requests without a body only. A timeout: never (the server may still be working).
+   * Connect failures: always (the body is read only after connect). A reset before any response byte:
+   * idempotent requests without a body only. A timeout: never.
    */
   #mayRetry(connectFailed: boolean, timedOut: boolean): boolean {
-    if (connectFailed) return this.#body === null || !this.#req.readableDidRead;
+    if (this.#in.down.gone()) return false;
+    if (connectFailed) return this.#body === "none" || this.#body === "idle";
     if (timedOut) return false;
-    return this.#body === null && !this.#sentBody && IDEMPOTENT.has(this.#req.method ?? "");
+    return this.#body === "none" && IDEMPOTENT.has(this.#in.pr.method);
+  }
+
+  /** Forget the current upstream request: no more events from it, its socket is not reused. */
+  #abandonAttempt(): void {
+    const up = this.#up;
+    if (this.#connectTimer !== null) { clearTimeout(this.#connectTimer); this.#connectTimer = null; }
+    if (up === null) return;
+    this.#up = null;
+    this.#upSocket?.removeListener("connect", this.#onConnected);
+    this.#upSocket?.removeListener("secureConnect", this.#onConnected);
+    up.removeAllListeners();
+    up.on("error", noop);
+    up.destroy();
+  }
+
+  // ---- request body ------------------------------------------------------------------------------
+
+  #startBody(): void {
+    const body = this.#in.body;
+    if (body === null) return;
+    this.#body = "pumping";
+    this.#waitStart = performance.now();
+    body.on("data", this.#onBodyData);
+    body.on("end", this.#onBodyEnd);
+    body.on("error", noop); // a client that goes away shows through down.onClose
+    body.resume();
+    this.#armBodyTimer(this.#plan.timeouts.bodyMs);
+  }
+
+  readonly #onBodyData = (chunk: Buffer): void => {
+    if (this.#finished || this.#body === "done") return;
+    this.#bodyBytes += chunk.length;
+    const now = performance.now();
+    if (this.#waitStart >= 0) { this.#waitAcc += now - this.#waitStart; this.#waitStart = now; }
+    const max = this.#plan.limits.maxBodySize;
+    if (max > 0 && this.#bodyBytes > max) { this.#clientFault(413, "body-too-large"); return; }
+    const up = this.#up;
+    if (up === null || up.write(chunk)) return;
+    this.#in.body?.pause();
+    this.#body = "paused";
+    this.#waitStart = -1;
+    up.once("drain", this.#onUpDrain);
+  };
+
+  readonly #onUpDrain = (): void => {
+    if (this.#body !== "paused" || this.#finished) return;
+    this.#body = "pumping";
+    this.#waitStart = performance.now();
+    this.#in.body?.resume();
+    this.#armBodyTimer(this.#plan.timeouts.bodyMs);
+  };
+
+  readonly #onBodyEnd = (): void => {
+    if (this.#body === "done") return;
+    this.#body = "done";
+    this.#clearBodyTimer();
+    const up = this.#up;
+    if (up === null || this.#finished) return;
+    const t = this.#in.trailers?.() ?? null;
+    if (t !== null && t.length > 0 && this.#in.pr.bodyLength < 0) {
+      const pairs: [string, string][] = [];
+      for (let i = 0; i < t.length; i += 2) if (!TRAILER_DENY.has(t[i].toLowerCase())) pairs.push([t[i], t[i + 1]]);
+      if (pairs.length > 0) up.addTrailers(pairs);
+    }
+    up.end();
+  };
+
+  #armBodyTimer(ms: number): void {
+    if (this.#bodyTimer === null) this.#bodyTimer = setTimeout(this.#onBodyTimer, Math.max(1, ms));
+  }
+
+  #clearBodyTimer(): void {
+    if (this.#bodyTimer !== null) { clearTimeout(this.#bodyTimer); this.#bodyTimer = null; }
+  }
+
+  /** Idle gap over `body`, or less than MIN_BODY_RATE on average once `body` has passed: 408. */
+  readonly #onBodyTimer = (): void => {
+    this.#bodyTimer = null;
+    if (this.#body !== "pumping" || this.#finished) return;
+    const limit = this.#plan.timeouts.bodyMs;
+    const now = performance.now();
+    const gap = now - this.#waitStart;
+    const waited = this.#waitAcc + gap;
+    const allowed = limit + (this.#bodyBytes * 1000) / MIN_BODY_RATE;
+    if (gap >= limit || waited >= allowed) { this.#clientFault(408, "body-timeout"); return; }
+    this.#armBodyTimer(Math.min(limit - gap, allowed - waited));
+  };
+
+  /** The client broke a limit (size, time): answer if nothing went out yet, close its connection, drop the upstream request. */
+  #clientFault(status: number, cause: HttpErrorCause): void {
+    this.#body = "done";
+    this.#clearBodyTimer();
+    this.#in.body?.pause();
+    const lease = this.#lease;
+    this.#lease = null;
+    lease?.release("client-aborted");
+    this.#abandonAttempt();
+    this.#in.down.closeAfter();
+    this.#fail(status, cause, null);
+  }
+
+  readonly #onSendTimeout = (): void => {
+    this.#sendTimer = null;
+    if (this.#finished || !this.#waitClient) return;
+    this.#in.down.abort();
+    this.#abandonAttempt();
+    this.#finish(this.#status, "send-timeout", "client-aborted");
+  };
+
+  readonly #onClientClose = (): void => {
+    if (this.#finished) return;
+    // the client went away before the response was complete: stop the upstream side, no passive penalty
+    this.#abandonAttempt();
+    this.#finish(499, "client-aborted", null);
+  };
+
+  #releaseFailed(outcome: Outcome): void {
+    const lease = this.#lease;
+    this.#lease = null;
+    lease?.release(outcome);
   }
 
   #fail(status: number, cause: HttpErrorCause, detail: string | null): void {
-    sendError(this.#res, status, cause, detail);
+    this.#abandonAttempt();
+    this.#in.down.error(status, cause, detail);
     this.#finish(status, cause, null);
   }
 
   #finish(status: number, error: HttpErrorCause | "client-aborted" | null, outcome: Outcome | null): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#clearBodyTimer();
+    if (this.#sendTimer !== null) { clearTimeout(this.#sendTimer); this.#sendTimer = null; }
+    if (this.#connectTimer !== null) { clearTimeout(this.#connectTimer); this.#connectTimer = null; }
+    if (this.#body !== "done" && this.#body !== "none") {
+      this.#in.body?.removeListener("data", this.#onBodyData);
+      this.#in.body?.pause();
+    }
     const lease = this.#lease;
     this.#lease = null;
-    lease?.release(outcome ?? (error === "client-aborted" ? "client-aborted" : "upstream-reset"));
+    lease?.release(outcome ?? (error === "client-aborted" || error === "send-timeout" ? "client-aborted" : "upstream-reset"));
     this.#done({
       status,
       upstreamAddr: lease?.server.address ?? null,
@@ -227,3 +477,5 @@ export class Forward implements Dispatcher.DispatchHandler {
     });
   }
 }
+
+function noop(): void { /* errors surface through close/complete checks */ }

@@ -3,7 +3,11 @@ import type { ServerResponse } from "node:http";
 
 export type HttpErrorCause =
   | "no-route" | "no-server" | "connect-failed" | "upstream-timeout" | "upstream-reset" | "upstream-error"
-  | "body-too-large" | "shutting-down";
+  | "body-too-large" | "shutting-down"
+  // the request itself (front.ts): refused before any byte reaches an upstream
+  | "bad-request" | "too-many-headers" | "unsupported-version" | "not-a-forward-proxy" | "body-timeout"
+  // logged only: the client did not take the response within timeouts.send
+  | "send-timeout";
 
 const TEXT: Record<HttpErrorCause, string> = {
   "no-route": "no route matches this request",
@@ -14,17 +18,45 @@ const TEXT: Record<HttpErrorCause, string> = {
   "upstream-error": "the upstream server failed",
   "body-too-large": "request body too large",
   "shutting-down": "the proxy is shutting down",
+  "bad-request": "bad request",
+  "too-many-headers": "too many header fields",
+  "unsupported-version": "HTTP version not supported",
+  "not-a-forward-proxy": "this server is not a forward proxy",
+  "body-timeout": "the request body did not arrive in time",
+  "send-timeout": "the client did not read the response in time",
 };
+
+/** The text body of an error answer (one line, newline-terminated). */
+export function errorText(status: number, cause: HttpErrorCause, detail: string | null): string {
+  return `${status} ${TEXT[cause]}${detail !== null ? `: ${detail}` : ""}\n`;
+}
+
+/** Header fields of an error answer, flat [name, value, ...] (body length included). */
+export function errorHeaders(cause: HttpErrorCause, body: string): string[] {
+  return [
+    "content-type", "text/plain; charset=utf-8",
+    "content-length", String(Buffer.byteLength(body)),
+    "x-switchyard-error", cause,
+    "cache-control", "no-store",
+  ];
+}
 
 /** Sends status + text; a response already started is cut instead (the client must not see it as complete). */
 export function sendError(res: ServerResponse, status: number, cause: HttpErrorCause, detail: string | null = null): void {
   if (res.headersSent) { res.destroy(); return; }
-  const body = `${status} ${TEXT[cause]}${detail !== null ? `: ${detail}` : ""}\n`;
-  res.writeHead(status, {
-    "content-type": "text/plain; charset=utf-8",
-    "content-length": Buffer.byteLength(body),
-    "x-switchyard-error": cause,
-    "cache-control": "no-store",
-  });
+  const body = errorText(status, cause, detail);
+  res.writeHead(status, errorHeaders(cause, body));
   res.end(body);
+}
+
+/**
+ * An error answer written straight to a socket that node:http no longer parses (CONNECT, a refused
+ * Upgrade), then the socket is closed: nothing after the request head is read as a new request.
+ */
+export function rawErrorResponse(status: number, reason: string, cause: HttpErrorCause, detail: string | null): string {
+  const body = errorText(status, cause, detail);
+  const h = errorHeaders(cause, body);
+  let head = `HTTP/1.1 ${status} ${reason}\r\n`;
+  for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+  return `${head}connection: close\r\n\r\n${body}`;
 }

@@ -1,34 +1,51 @@
-// undici connection pools, one per upstream server address, shared by every listener and kept
-// across reloads (keep-alive connections survive a config swap).
-import { Pool as UndiciPool } from "undici";
+// Keep-alive connection pools to upstream servers (node:http / node:https Agents), shared by every
+// listener and kept across reloads. node's client parser is strict on responses (hardening.md 1.2: it
+// rejects CL+TE, duplicate CL, bare LF, obs-fold, bad chunks and never reuses a socket that sent bytes
+// after a response); it forwards 1xx ('information'), Expect/100 ('continue') and 101 ('upgrade'), which
+// undici's dispatcher does not. Idle sockets are dropped before the server's announced Keep-Alive
+// timeout (agentKeepAliveTimeoutBuffer), else after FREE_SOCKET_MS.
+import http from "node:http";
+import https from "node:https";
+import fs from "node:fs";
+import net from "node:net";
+import type { UpstreamPlan } from "../../config/schema.ts";
 
-const pools = new Map<string, UndiciPool>();
+/** An idle upstream connection is closed after this long (servers commonly keep 5 s or more). */
+const FREE_SOCKET_MS = 4_000;
 
-export interface UpstreamConnOptions {
-  readonly connectTimeoutMs: number;
-}
+type UpstreamTls = UpstreamPlan["tls"];
 
-/** The keep-alive pool for host:port (created on first use). */
-export function upstreamFor(host: string, port: number, opts: UpstreamConnOptions): UndiciPool {
-  const id = `${host}:${port}/${opts.connectTimeoutMs}`;
-  let p = pools.get(id);
-  if (p === undefined) {
-    p = new UndiciPool(`http://${host.includes(":") ? `[${host}]` : host}:${port}`, {
-      connect: { timeout: opts.connectTimeoutMs, noDelay: true },
-      keepAliveTimeout: 4_000,
-      keepAliveMaxTimeout: 60_000,
-      pipelining: 1,
-      headersTimeout: 0,
-      bodyTimeout: 0,
+const plain = new http.Agent({ keepAlive: true, scheduling: "lifo", timeout: FREE_SOCKET_MS, maxFreeSockets: 1024 });
+const secure = new Map<string, https.Agent>();
+
+/** The agent for a pool's TLS settings (plain HTTP: one shared agent). A CA file is read once per path. */
+export function agentFor(tls: UpstreamTls): http.Agent {
+  if (tls === null) return plain;
+  const id = `${tls.ca ?? ""}|${tls.verify ? 1 : 0}`;
+  let a = secure.get(id);
+  if (a === undefined) {
+    a = new https.Agent({
+      keepAlive: true, scheduling: "lifo", timeout: FREE_SOCKET_MS, maxFreeSockets: 1024,
+      ca: tls.ca === null ? undefined : fs.readFileSync(tls.ca),
+      rejectUnauthorized: tls.verify,
+      minVersion: "TLSv1.2",
+      ALPNProtocols: ["http/1.1"],
     });
-    pools.set(id, p);
+    secure.set(id, a);
   }
-  return p;
+  return a;
 }
 
-/** Close every idle upstream connection pool (shutdown). */
+/** SNI name and certificate identity for a server: the configured servername, else its host unless that is an IP. */
+export function serverName(tls: UpstreamTls, host: string): string | undefined {
+  if (tls === null) return undefined;
+  if (tls.servername !== null) return tls.servername;
+  return net.isIP(host) === 0 ? host : "";
+}
+
+/** Close every upstream connection (shutdown). */
 export async function closeUpstreams(): Promise<void> {
-  const all = [...pools.values()];
-  pools.clear();
-  await Promise.allSettled(all.map((p) => p.destroy()));
+  plain.destroy();
+  for (const a of secure.values()) a.destroy();
+  secure.clear();
 }
