@@ -323,15 +323,20 @@ export interface ChildProxy {
   readonly output: string[];
 }
 
-/** Starts `node src/main.ts -c <file>` with this YAML, waits until `port` accepts connections. */
-export async function startChildProxy(yaml: string, port: number, extraArgs: readonly string[] = []): Promise<ChildProxy> {
+/**
+ * Starts `node src/main.ts -c <file>` with this YAML, waits until `port` accepts connections.
+ * fdLimit > 0 runs it under `ulimit -n fdLimit` (the same pid: bash execs node).
+ */
+export async function startChildProxy(yaml: string, port: number, extraArgs: readonly string[] = [], fdLimit = 0): Promise<ChildProxy> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sy-child-"));
   const file = path.join(dir, "switchyard.yaml");
   fs.writeFileSync(file, yaml);
   const root = path.resolve(import.meta.dirname, "../..");
-  const proc = spawn(process.execPath, [...extraArgs, path.join(root, "src/main.ts"), "-c", file], {
-    cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, SWITCHYARD_CONFIG: "" },
-  });
+  const args = [...extraArgs, path.join(root, "src/main.ts"), "-c", file];
+  const opts = { cwd: root, stdio: ["ignore", "pipe", "pipe"] as ("ignore" | "pipe")[], env: { ...process.env, SWITCHYARD_CONFIG: "" } };
+  const proc = fdLimit > 0
+    ? spawn("bash", ["-c", `ulimit -n ${fdLimit} && exec "$0" "$@"`, process.execPath, ...args], opts)
+    : spawn(process.execPath, args, opts);
   const output: string[] = [];
   proc.stdout?.on("data", (d: Buffer) => { if (output.length < 2000) output.push(d.toString()); });
   proc.stderr?.on("data", (d: Buffer) => { if (output.length < 2000) output.push(d.toString()); });

@@ -7,7 +7,7 @@ import http2 from "node:http2";
 import type { ServerHttp2Stream } from "node:http2";
 import { errorHeaders, errorText, type HttpErrorCause } from "./responses.ts";
 
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants;
 
 export interface Downstream {
   /** "1.0", "1.1" or "2". */
@@ -27,6 +27,8 @@ export interface Downstream {
   end(trailers: readonly string[] | null): void;
   /** The response is cut off: the client must not see it as complete. */
   abort(): void;
+  /** The client stopped reading (send timeout): drop its connection now, unsent bytes included (TCP RST). */
+  kill(): void;
   /** Do not reuse this connection after the response (HTTP/1; HTTP/2: reset the unread request half). Call before head(). */
   closeAfter(): void;
   /** The proxy's own answer (a cut-off when a head already went out). */
@@ -101,6 +103,13 @@ export class Http1Downstream implements Downstream {
   abort(): void {
     this.#cut = true;
     this.#res.destroy();
+  }
+
+  kill(): void {
+    this.#cut = true;
+    const sock = this.#res.socket;
+    if (sock !== null && !sock.destroyed) sock.resetAndDestroy();
+    else this.#res.destroy();
   }
 
   closeAfter(): void { this.#res.shouldKeepAlive = false; }
@@ -184,6 +193,14 @@ export class Http2Downstream implements Downstream {
   abort(): void {
     this.#cut = true;
     if (!this.#stream.destroyed) this.#stream.close(NGHTTP2_INTERNAL_ERROR);
+  }
+
+  kill(): void {
+    this.#cut = true;
+    const session = this.#stream.session;
+    // a connection the client does not read at all cannot even carry RST_STREAM: drop it
+    if (session !== undefined && session.socket.writableNeedDrain) session.destroy();
+    else if (!this.#stream.destroyed) this.#stream.close(NGHTTP2_CANCEL);
   }
 
   closeAfter(): void { this.#closeAfter = true; }

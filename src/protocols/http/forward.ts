@@ -429,7 +429,7 @@ export class Forward {
   readonly #onSendTimeout = (): void => {
     this.#sendTimer = null;
     if (this.#finished || !this.#waitClient) return;
-    this.#in.down.abort();
+    this.#in.down.kill();
     this.#abandonAttempt();
     this.#finish(this.#status, "send-timeout", "client-aborted");
   };

@@ -33,12 +33,15 @@ export function errorText(status: number, cause: HttpErrorCause, detail: string 
 
 /** Header fields of an error answer, flat [name, value, ...] (body length included). */
 export function errorHeaders(cause: HttpErrorCause, body: string): string[] {
-  return [
+  const h = [
     "content-type", "text/plain; charset=utf-8",
     "content-length", String(Buffer.byteLength(body)),
     "x-switchyard-error", cause,
     "cache-control", "no-store",
   ];
+  // nothing can take the request now: tell clients when to try again (hardening.md F11)
+  if (cause === "no-server" || cause === "shutting-down") h.push("retry-after", "1");
+  return h;
 }
 
 /** Sends status + text; a response already started is cut instead (the client must not see it as complete). */
