@@ -269,6 +269,12 @@ class HttpHandler implements ProtocolHandler {
    */
   readonly #onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
     if (this.#closing.has(socket)) return;
+    const code = err.code ?? "";
+    if (!code.startsWith("HPE_") && code !== "ERR_HTTP_REQUEST_TIMEOUT") {
+      // not a parse error: the connection itself failed (ECONNRESET, EPIPE ...); nothing can be answered
+      socket.destroy();
+      return;
+    }
     const pending = [...(this.#bySocket.get(socket) ?? [])].filter((r) => !r.writableFinished);
     const answer = clientErrorAnswer(err.code);
     if (pending.length === 0) {

@@ -66,7 +66,34 @@ export class Http1Downstream implements Downstream {
     this.#req = req;
     this.#res = res;
     this.version = req.httpVersionMinor === 0 ? "1.0" : "1.1";
+    if (this.version === "1.1") {
+      req.socket.once("end", this.#onFin);
+      res.once("finish", this.#unwatch);
+      res.once("close", this.#unwatch);
+    }
   }
+
+  /**
+   * The client sent FIN while its request is open. A half-close (shutdown(WR) after a full request) must
+   * still get its response (hardening.md F09, HAProxy without abortonclose); a client that closed for
+   * good must not pin upstream work until a timeout. TCP cannot tell them apart, so the proxy sends an
+   * interim "102 Processing" (RFC 9110 §15.2: clients parse any 1xx), twice, 250 ms apart: a closed
+   * peer answers the first with RST and the second write fails, which ends the exchange as a client
+   * abort; a half-closed peer reads them and then the real answer.
+   */
+  readonly #onFin = (): void => {
+    if (!this.#probe()) return;
+    setTimeout(this.#probe, 250).unref();
+  };
+
+  readonly #probe = (): boolean => {
+    const res = this.#res;
+    if (res.headersSent || res.destroyed || res.writableEnded) return false;
+    res.writeProcessing();
+    return true;
+  };
+
+  readonly #unwatch = (): void => { this.#req.socket?.removeListener("end", this.#onFin); };
 
   headersSent(): boolean { return this.#res.headersSent || this.#cut; }
   gone(): boolean { return this.#res.writableEnded || this.#res.destroyed; }
