@@ -22,7 +22,7 @@ const CA = fs.readFileSync(fx("http-ca.pem"));
 const rows: CaseRow[] = [];
 
 let dir = "";
-let web: Origin, slow: Origin, trailers: Origin, cut: Origin;
+let web: Origin, slow: Origin, trailers: Origin, cut: Origin, echo: Origin;
 let secureOrigin: https.Server;
 let secureOriginPort = 0;
 let proxy: TestProxy;
@@ -34,6 +34,7 @@ function config(certFile: string): string {
 log: { level: info }
 upstreams:
   web: { scheduler: rr, servers: [ { address: ${web.address} } ] }
+  echo: { scheduler: rr, servers: [ { address: ${echo.address} } ] }
   slow: { scheduler: rr, servers: [ { address: ${slow.address} } ] }
   trailers: { scheduler: rr, servers: [ { address: ${trailers.address} } ] }
   cut: { scheduler: rr, retries: 0, servers: [ { address: ${cut.address} } ] }
@@ -54,6 +55,7 @@ listeners:
     timeouts: { header: 2s, idle: 3s, upstream_response: 2s }
     routes:
       - { match: { path_prefix: /slow }, upstream: slow }
+      - { match: { path_prefix: /echo }, upstream: echo }
       - { match: { path_prefix: /trailers }, upstream: trailers }
       - { match: { path_prefix: /cut }, upstream: cut }
       - { match: { path_prefix: /tlsup }, upstream: tlsup }
@@ -71,6 +73,10 @@ before(async () => {
   web = await startOrigin("web", (req, res) => {
     res.writeHead(200, { "content-type": "application/json", "x-origin": "web" });
     res.end(JSON.stringify({ url: req.url, headers: req.headers, httpVersion: req.httpVersion }));
+  });
+  echo = await startOrigin("echo", (req, res) => {
+    res.writeHead(200, { "content-type": "application/octet-stream", "x-seen-length": String(req.headers["content-length"] ?? "none"), "x-seen-te": String(req.headers["transfer-encoding"] ?? "none") });
+    req.pipe(res);
   });
   slow = await startOrigin("slow", (_req, res) => { setTimeout(() => res.end("slow"), 300); });
   trailers = await startOrigin("trailers", (_req, res) => {
@@ -98,7 +104,7 @@ before(async () => {
 
 after(async () => {
   await proxy?.stop();
-  for (const o of [web, slow, trailers, cut]) await o?.close();
+  for (const o of [web, slow, trailers, cut, echo]) await o?.close();
   secureOrigin?.closeAllConnections();
   await new Promise<void>((r) => secureOrigin?.close(() => r()));
   fs.rmSync(dir, { recursive: true, force: true });
@@ -275,4 +281,51 @@ test("a client that never finishes the TLS handshake is closed after timeouts.he
     setTimeout(() => { s.destroy(); resolve(-1); }, 6000);
   });
   assert.ok(closedAfter >= 1500 && closedAfter < 4000, `closed after ${closedAfter} ms`);
+});
+
+test("HTTP/2 request bodies stream to the HTTP/1.1 origin (with and without content-length); 101 header fields get 431", async () => {
+  const crypto = await import("node:crypto");
+  const body = crypto.randomBytes(1024 * 1024 + 7);
+  for (const withLength of [true, false]) {
+    const got = await new Promise<{ status: number; data: Buffer; h: http2.IncomingHttpHeaders }>((resolve, reject) => {
+      const session = http2.connect(`https://127.0.0.1:${port}`, { ca: CA, servername: "a.switchyard.test" });
+      const headers: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": "/echo", ":authority": "a.switchyard.test" };
+      if (withLength) headers["content-length"] = String(body.length);
+      const req = session.request(headers);
+      const parts: Buffer[] = [];
+      let status = 0;
+      let h: http2.IncomingHttpHeaders = {};
+      req.on("response", (x) => { h = x; status = Number(x[":status"]); });
+      req.on("data", (d: Buffer) => parts.push(d));
+      req.on("end", () => { session.close(); resolve({ status, data: Buffer.concat(parts), h }); });
+      req.on("error", reject);
+      req.end(body);
+    });
+    assert.equal(got.status, 200);
+    assert.ok(got.data.equals(body), "1 MiB body intact both ways");
+    if (withLength) assert.equal(got.h["x-seen-length"], String(body.length));
+    else assert.equal(got.h["x-seen-te"], "chunked", "unknown length goes upstream chunked");
+  }
+  const many: http2.OutgoingHttpHeaders = {};
+  for (let i = 0; i < 101; i++) many[`x-h${i}`] = "v";
+  const r = await h2request("/", many);
+  assert.equal(r.status, 431);
+  rows.push({ id: "H2-BODY", expected: "h2 POST bodies streamed upstream (CL or chunked); >100 fields 431", result: "pass" });
+});
+
+test("HTTP/2: a session with no open stream is closed after timeouts.idle", async () => {
+  const session = http2.connect(`https://127.0.0.1:${port}`, { ca: CA, servername: "a.switchyard.test" });
+  session.on("error", () => {});
+  await new Promise<void>((resolve) => {
+    const req = session.request({ ":path": "/", ":authority": "a.switchyard.test" });
+    req.on("data", () => {});
+    req.on("end", () => resolve());
+    req.end();
+  });
+  const t0 = Date.now();
+  const closedAfter = await new Promise<number>((resolve) => {
+    session.once("close", () => resolve(Date.now() - t0));
+    setTimeout(() => { session.destroy(); resolve(-1); }, 8000);
+  });
+  assert.ok(closedAfter >= 2500 && closedAfter < 6000, `closed after ${closedAfter} ms (idle 3 s)`);
 });
