@@ -1,4 +1,4 @@
-// One HTTP request to the upstream: acquire a server, send over its keep-alive pool (node:http client),
+// One HTTP request to the upstream: acquire a server, send over its keep-alive pool (h1-client.ts),
 // stream the response back with backpressure both ways, retry elsewhere only when that is safe
 // (config.md "Retries", RFC 9110 §9.2.2, hardening.md section 4):
 // - a failed connect (or TLS handshake) is retried on another server for any method: the body is only
@@ -11,17 +11,14 @@
 // body); body = the client's request body (an idle gap, or under MIN_BODY_RATE on average); send = a
 // response write the client does not take. Each one ends the exchange; a response already started is
 // cut (the client connection is closed / the stream reset), never completed.
-import http from "node:http";
-import https from "node:https";
-import type { ClientRequest, IncomingMessage, InformationEvent } from "node:http";
-import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import type { Route } from "../../core/route.ts";
 import type { Lease } from "../../upstream/pool.ts";
 import type { ServerView } from "../../upstream/server.ts";
 import type { ListenerPlan } from "../../config/schema.ts";
 import type { Outcome } from "../../core/types.ts";
-import { agentFor, serverName } from "./upstreams.ts";
+import { h1PoolFor } from "./upstreams.ts";
+import type { H1Call, H1Events, H1Phase } from "./h1-client.ts";
 import { stickyId } from "../../upstream/pool.ts";
 import { cookieValue } from "../../core/key.ts";
 import { clientResponseHeaders } from "./headers.ts";
@@ -62,13 +59,8 @@ export interface ForwardInput {
 
 type BodyState = "none" | "idle" | "pumping" | "paused" | "done";
 
-class TimeoutError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) { super(message); this.code = code; }
-}
-
-/** State of one proxied request. */
-export class Forward {
+/** State of one proxied request; it is its own h1-client event sink (no closures per request). */
+export class Forward implements H1Events {
   readonly #in: ForwardInput;
   readonly #route: Route;
   readonly #plan: ListenerPlan;
@@ -81,14 +73,13 @@ export class Forward {
   #exclude: Set<ServerView> | null = null;
   #tries = 0;
   #raceRetried = false;
-  #up: ClientRequest | null = null;
-  #upSocket: Socket | null = null;
-  #upRes: IncomingMessage | null = null;
+  #up: H1Call | null = null;
+  /** The response head arrived (its body is streaming). */
+  #responding = false;
+  /** The current attempt went out on a reused keep-alive socket. */
+  #reused = false;
   #connected = false;
   #timedOut = false;
-  /** The upstream connection must not be reused (the request was not sent in full). */
-  #dropUpstream = false;
-  #connectTimer: NodeJS.Timeout | null = null;
   #status = 0;
   #upStatus: number | null = null;
   #tStart = 0;
@@ -135,32 +126,22 @@ export class Forward {
 
   #dispatch(s: ServerView): void {
     const pr = this.#in.pr;
-    const tls = this.#route.pool.plan.tls;
     this.#tStart = performance.now();
     this.#connected = false;
     this.#timedOut = false;
-    this.#upSocket = null;
-    const up = (tls === null ? http : https).request({
-      agent: agentFor(tls),
-      host: s.host,
-      port: s.port,
-      servername: serverName(tls, s.host),
+    this.#responding = false;
+    const pool = h1PoolFor(s.host, s.port, this.#route.pool.plan.tls, this.#plan.timeouts.connectMs);
+    this.#up = pool.request({
       method: pr.method,
-      path: pr.target,
+      target: pr.target,
       headers: this.#in.headers,
-      setHost: pr.authority === null,
-      insecureHTTPParser: false,
-    });
-    this.#up = up;
-    up.setTimeout(this.#plan.timeouts.upstreamResponseMs);
-    up.on("timeout", this.#onUpTimeout);
-    up.on("socket", this.#onSocket);
-    up.on("information", this.#onInfo);
-    up.on("response", this.#onResponse);
-    up.on("upgrade", this.#onStrayUpgrade);
-    up.on("error", this.#onUpError);
-    if (pr.expectContinue) up.flushHeaders();
-    if (this.#body === "none") up.end();
+      chunked: this.#body !== "none" && pr.bodyLength < 0,
+      idleMs: this.#plan.timeouts.upstreamResponseMs,
+      upgrade: null,
+      flush: pr.expectContinue,
+    }, this);
+    this.#reused = this.#up.reused;
+    if (this.#body === "none") this.#up.end(null);
   }
 
   /** The sticky cookie's server while it can work, else the scheduler's (or persistence's) pick. */
@@ -184,109 +165,85 @@ export class Forward {
     return lease;
   }
 
-  readonly #onSocket = (sock: Socket): void => {
-    this.#upSocket = sock;
-    const up = this.#up;
-    if (up === null) return;
-    if (up.reusedSocket || !sock.connecting) { this.#onConnected(); return; }
-    this.#connectTimer = setTimeout(this.#onConnectTimeout, this.#plan.timeouts.connectMs);
-    sock.once(this.#route.pool.plan.tls === null ? "connect" : "secureConnect", this.#onConnected);
-  };
-
-  readonly #onConnectTimeout = (): void => {
-    this.#connectTimer = null;
-    if (!this.#connected) this.#up?.destroy(new TimeoutError("ECONNTIMEOUT", "connect timeout"));
-  };
-
   /** Connected (and TLS established): only now is the client's body read, so a failed connect leaves it untouched. */
-  readonly #onConnected = (): void => {
-    if (this.#connectTimer !== null) { clearTimeout(this.#connectTimer); this.#connectTimer = null; }
+  onConnected(): void {
     if (this.#connected || this.#finished) return;
     this.#connected = true;
     if (this.#body === "idle") this.#startBody();
-  };
+  }
 
-  readonly #onInfo = (info: InformationEvent): void => {
-    if (this.#finished || info.statusCode === 101) return;
-    this.#in.down.info(info.statusCode, info.rawHeaders);
-  };
+  onInfo(status: number, rawHeaders: string[]): void {
+    if (this.#finished) return;
+    this.#in.down.info(status, rawHeaders);
+  }
 
-  readonly #onResponse = (res: IncomingMessage): void => {
-    if (this.#finished) { res.resume(); return; }
+  onResponse(status: number, message: string, rawHeaders: string[]): boolean {
+    if (this.#finished) return true;
     const down = this.#in.down;
-    const status = res.statusCode ?? 502;
-    this.#upRes = res;
+    this.#responding = true;
     this.#upStatus = status;
     this.#status = status;
     this.#upMs = performance.now() - this.#tStart;
-    const headers = clientResponseHeaders(res.rawHeaders, status, down.version === "2");
+    const headers = clientResponseHeaders(rawHeaders, status, down.version === "2");
     if (this.#setCookie !== null) headers.push("set-cookie", this.#setCookie);
     if (this.#body !== "none" && this.#body !== "done") {
       // an answer before the whole body (401/413/417 to Expect, F07): the client's unread rest must not
-      // be parsed as a next request, and this upstream connection is half-written: close both
+      // be parsed as a next request; the half-written upstream connection is not reused (h1-client)
       down.closeAfter();
-      this.#dropUpstream = true;
     }
     const bodyless = this.#in.pr.method === "HEAD" || status === 204 || status === 304;
-    res.on("data", this.#onResData);
-    res.on("end", this.#onResEnd);
-    res.on("close", this.#onResClose);
-    res.on("error", noop); // an upstream cut-off shows as close without `complete`
-    down.head(status, res.statusMessage ?? "", headers, bodyless, res.headers.trailer !== undefined);
-  };
+    down.head(status, message, headers, bodyless, hasTrailerField(rawHeaders));
+    return true;
+  }
 
-  readonly #onResData = (chunk: Buffer): void => {
+  onData(chunk: Buffer): boolean {
+    if (this.#finished) return true;
     this.#bytes += chunk.length;
-    if (this.#in.down.write(chunk)) return;
-    this.#upRes?.pause();
+    if (this.#in.down.write(chunk)) return true;
     this.#waitClient = true;
     if (this.#sendTimer === null) this.#sendTimer = setTimeout(this.#onSendTimeout, this.#plan.timeouts.sendMs);
     this.#in.down.onDrain(this.#onDownDrain);
-  };
+    return false;
+  }
 
   readonly #onDownDrain = (): void => {
     this.#waitClient = false;
     if (this.#sendTimer !== null) { clearTimeout(this.#sendTimer); this.#sendTimer = null; }
-    if (!this.#finished) this.#upRes?.resume();
+    if (!this.#finished) this.#up?.resume();
   };
 
-  readonly #onResEnd = (): void => {
+  onEnd(trailers: string[] | null): void {
     if (this.#finished) return;
-    const res = this.#upRes;
-    const trailers = res !== null && res.rawTrailers.length > 0 ? res.rawTrailers : null;
-    this.#in.down.end(trailers);
-    if (this.#dropUpstream) this.#up?.destroy();
+    this.#up = null; // its socket went back to the pool: never destroy it from here
+    this.#in.down.end(trailers !== null && trailers.length > 0 ? trailers : null);
     this.#finish(this.#status, null, "ok");
-  };
-
-  readonly #onResClose = (): void => {
-    const res = this.#upRes;
-    if (this.#finished || res === null || res.complete) return;
-    // the response was cut off: the client must not see it as complete
-    this.#in.down.abort();
-    this.#finish(this.#status, this.#timedOut ? "upstream-timeout" : "upstream-reset", this.#timedOut ? "upstream-timeout" : "upstream-reset");
-  };
-
-  readonly #onStrayUpgrade = (_res: IncomingMessage, sock: Socket): void => {
-    sock.destroy();
-    this.#releaseFailed("upstream-reset");
-    this.#fail(502, "upstream-error", "101 to a request that did not ask to upgrade");
-  };
+  }
 
   /** No upstream activity for upstream_response while the proxy waits on the upstream (not on the client). */
-  readonly #onUpTimeout = (): void => {
-    if (this.#finished || this.#waitClient || this.#body === "pumping") return;
+  onIdle(): boolean {
+    if (this.#finished || this.#waitClient || this.#body === "pumping") return false;
     this.#timedOut = true;
-    this.#up?.destroy(new TimeoutError("ETIMEDOUT", "upstream timeout"));
-  };
+    return true;
+  }
 
-  readonly #onUpError = (err: Error): void => {
+  onError(err: NodeJS.ErrnoException, phase: H1Phase): void {
     if (this.#finished) return;
-    if (this.#upRes !== null) { this.#onResClose(); return; }
-    const code = (err as NodeJS.ErrnoException).code ?? "";
-    const connectFailed = !this.#connected;
+    this.#up = null;
+    if (phase === "response") {
+      // the response was cut off: the client must not see it as complete
+      this.#in.down.abort();
+      this.#finish(this.#status, this.#timedOut ? "upstream-timeout" : "upstream-reset", this.#timedOut ? "upstream-timeout" : "upstream-reset");
+      return;
+    }
+    const code = err.code ?? "";
+    if (code === "HPE_UNEXPECTED_101") {
+      this.#releaseFailed("upstream-reset");
+      this.#fail(502, "upstream-error", "101 to a request that did not ask to upgrade");
+      return;
+    }
+    const connectFailed = phase === "connect";
     const timedOut = this.#timedOut;
-    const reused = this.#up?.reusedSocket === true;
+    const reused = this.#reused;
     const race = !connectFailed && !timedOut && reused && (code === "ECONNRESET" || code === "EPIPE") && !this.#raceRetried;
     const outcome: Outcome = connectFailed ? (code === "ECONNTIMEOUT" ? "connect-timeout" : "connect-refused")
       : timedOut ? "upstream-timeout" : "upstream-reset";
@@ -314,7 +271,7 @@ export class Forward {
       return;
     }
     this.#fail(this.#lastError.status, this.#lastError.cause, this.#lastError.detail);
-  };
+  }
 
   /**
    * Connect failures: always (the body is read only after connect). A reset before any response byte:
@@ -330,13 +287,8 @@ export class Forward {
   /** Forget the current upstream request: no more events from it, its socket is not reused. */
   #abandonAttempt(): void {
     const up = this.#up;
-    if (this.#connectTimer !== null) { clearTimeout(this.#connectTimer); this.#connectTimer = null; }
     if (up === null) return;
     this.#up = null;
-    this.#upSocket?.removeListener("connect", this.#onConnected);
-    this.#upSocket?.removeListener("secureConnect", this.#onConnected);
-    up.removeAllListeners();
-    up.on("error", noop);
     up.destroy();
   }
 
@@ -366,7 +318,7 @@ export class Forward {
     this.#in.body?.pause();
     this.#body = "paused";
     this.#waitStart = -1;
-    up.once("drain", this.#onUpDrain);
+    up.onceDrain(this.#onUpDrain);
   };
 
   readonly #onUpDrain = (): void => {
@@ -384,12 +336,12 @@ export class Forward {
     const up = this.#up;
     if (up === null || this.#finished) return;
     const t = this.#in.trailers?.() ?? null;
+    let pairs: [string, string][] | null = null;
     if (t !== null && t.length > 0 && this.#in.pr.bodyLength < 0) {
-      const pairs: [string, string][] = [];
+      pairs = [];
       for (let i = 0; i < t.length; i += 2) if (!TRAILER_DENY.has(t[i].toLowerCase())) pairs.push([t[i], t[i + 1]]);
-      if (pairs.length > 0) up.addTrailers(pairs);
     }
-    up.end();
+    up.end(pairs !== null && pairs.length > 0 ? pairs : null);
   };
 
   #armBodyTimer(ms: number): void {
@@ -458,7 +410,6 @@ export class Forward {
     this.#finished = true;
     this.#clearBodyTimer();
     if (this.#sendTimer !== null) { clearTimeout(this.#sendTimer); this.#sendTimer = null; }
-    if (this.#connectTimer !== null) { clearTimeout(this.#connectTimer); this.#connectTimer = null; }
     if (this.#body !== "done" && this.#body !== "none") {
       this.#in.body?.removeListener("data", this.#onBodyData);
       this.#in.body?.pause();
@@ -478,4 +429,10 @@ export class Forward {
   }
 }
 
-function noop(): void { /* errors surface through close/complete checks */ }
+function noop(): void { /* a client that goes away shows through down.onClose */ }
+
+/** The response announces trailers (a Trailer field). */
+function hasTrailerField(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 7 && raw[i].toLowerCase() === "trailer") return true;
+  return false;
+}

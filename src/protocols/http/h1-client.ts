@@ -1,17 +1,16 @@
 // h1-client: the upstream side of HTTP proxying without a general-purpose client library.
 // Keep-alive sockets per server; the request head is written as one string built from the parsed
-// client request; responses are parsed by Node's own llhttp binding (the parser node:http uses,
-// strict, never lenient). It speaks the subset of undici's legacy dispatch-handler interface that
-// forward.ts uses (onConnect, onHeaders, onData, onComplete, onError, onUpgrade, onBodySent), so
-// the two are interchangeable; it exists because it does far less work per request (bench/).
+// client request; responses are parsed by Node's own llhttp binding (the very parser node:http
+// uses: strict, never lenient, so hardening.md 1.2's response rules hold: CL+TE, duplicate CL,
+// bare LF, obs-fold, bad chunks fail). No ClientRequest/IncomingMessage objects, no timer per
+// request (one shared coarse ticker), no closure per request: this is the hot path (bench/).
 //
-// Error codes match undici's where forward.ts reads them: ECONNREFUSED & co from net,
-// UND_ERR_CONNECT_TIMEOUT, UND_ERR_HEADERS_TIMEOUT, UND_ERR_BODY_TIMEOUT, UND_ERR_SOCKET (closed
-// before the response completed), HPE_* (an invalid response: the socket is discarded).
+// Error codes: ECONNREFUSED & co from net; ECONNTIMEOUT (connect timeout); ECONNRESET (the socket
+// closed before the response was complete); ETIMEDOUT (the caller gave up on an idle exchange);
+// HPE_* (an invalid response: the socket is discarded); HPE_UNEXPECTED_101 (101 nobody asked for).
 import net from "node:net";
 import tls from "node:tls";
 import type { Socket } from "node:net";
-import type { Readable } from "node:stream";
 import { createRequire } from "node:module";
 
 interface ParserInstance {
@@ -19,7 +18,6 @@ interface ParserInstance {
   execute(data: Buffer): number | Error;
   finish(): number | Error | undefined;
   close(): void;
-  free(): void;
   [k: number]: unknown;
 }
 interface ParserCtor {
@@ -38,51 +36,82 @@ const kOnHeadersComplete = HTTPParser.kOnHeadersComplete | 0;
 const kOnBody = HTTPParser.kOnBody | 0;
 const kOnMessageComplete = HTTPParser.kOnMessageComplete | 0;
 
-/** The handler contract (undici's legacy DispatchHandler subset). */
-export interface H1Handler {
-  onConnect?(abort: (err?: Error) => void): void;
-  onHeaders?(statusCode: number, headers: string[], resume: () => void, statusText: string): boolean;
-  onData?(chunk: Buffer): boolean;
-  onComplete?(trailers: string[] | null): void;
-  onError?(err: Error): void;
-  onUpgrade?(statusCode: number, headers: string[], socket: Socket): void;
-  onBodySent?(chunkSize: number, totalBytesSent: number): void;
+export type H1Phase = "connect" | "request" | "response";
+
+/** What the caller hears about one exchange. Exactly one of onEnd / onError / onUpgrade ends it. */
+export interface H1Events {
+  /** The socket is ready (a fresh connect, TLS included, or a reused keep-alive socket). */
+  onConnected(): void;
+  /** An interim 1xx response other than 101. */
+  onInfo(status: number, rawHeaders: string[]): void;
+  /** The response head; return false to pause the body (then call H1Call.resume()). */
+  onResponse(status: number, message: string, rawHeaders: string[]): boolean;
+  /** A body chunk; return false to pause (then call H1Call.resume()). */
+  onData(chunk: Buffer): boolean;
+  /** The response is complete; trailers as a flat list, or null. */
+  onEnd(trailers: string[] | null): void;
+  /** Failure. phase "response": the response had started and is cut off. */
+  onError(err: NodeJS.ErrnoException, phase: H1Phase): void;
+  /** No upstream activity for idleMs while the exchange is open: return true to give up (ETIMEDOUT). */
+  onIdle(): boolean;
+  /** 101 to a request that asked to upgrade: the socket is the caller's from now on. */
+  onUpgrade?(status: number, rawHeaders: string[], socket: Socket): void;
 }
 
-export interface H1Request {
+export interface H1RequestHead {
   readonly method: string;
-  readonly path: string;
-  /** Flat [name, value, ...]; framing headers (content-length, transfer-encoding) are the caller's. */
+  /** Request target as sent (origin-form). */
+  readonly target: string;
+  /** Flat [name, value, ...]; a Host is added from the server address when absent, and
+   *  Transfer-Encoding: chunked when `chunked` is set and the list has none. */
   readonly headers: readonly string[];
-  /** null: no body. A stream without content-length in headers is sent chunked. */
-  readonly body: Readable | Buffer | null;
-  /** ms to the response head (0 = none). */
-  readonly headersTimeout: number;
-  /** ms between body chunks of the response (0 = none). */
-  readonly bodyTimeout: number;
-  /** Upgrade token ("websocket") when the client asked for one; the request keeps its Connection: upgrade. */
-  readonly upgrade?: string | null;
+  /** The caller will write a body of unknown length: send it chunked. */
+  readonly chunked: boolean;
+  /** Upstream inactivity limit in ms (0 = none); see H1Events.onIdle. */
+  readonly idleMs: number;
+  /** "websocket" etc. when the request asks to upgrade; null otherwise. */
+  readonly upgrade: string | null;
+  /** Send the head as soon as the socket is ready (Expect: 100-continue) rather than with the first
+   *  body bytes or end(): a request abandoned before its body started never reaches the server. */
+  readonly flush: boolean;
+}
+
+/** The caller's handle on one exchange. */
+export interface H1Call {
+  /** Sent on a keep-alive socket that served before (the keep-alive race is possible). */
+  readonly reused: boolean;
+  /** A body chunk (only after onConnected). false: wait for onceDrain. */
+  write(chunk: Buffer): boolean;
+  /** The body is complete (request trailers with a chunked body). */
+  end(trailers: readonly (readonly [string, string])[] | null): void;
+  onceDrain(cb: () => void): void;
+  /** Resume a paused response body. */
+  resume(): void;
+  /** Abandon: no more events; the socket is discarded (unless the exchange already ended). */
+  destroy(): void;
 }
 
 export interface H1PoolOptions {
   readonly connectTimeoutMs: number;
-  /** Idle keep-alive sockets are closed after this (below the usual 5 s of Node origins). */
+  /** Idle keep-alive sockets older than this are not reused (below the usual 5 s of Node origins). */
   readonly keepAliveTimeoutMs: number;
   readonly maxIdle: number;
   /** TLS to the upstream; null = plain. */
-  readonly tls: { readonly ca: string | Buffer | null; readonly servername: string | null; readonly verify: boolean } | null;
+  readonly tls: { readonly ca: Buffer | null; readonly servername: string | undefined; readonly verify: boolean } | null;
   /** Response head limit (bytes). */
   readonly maxHeaderSize: number;
 }
 
-function codeError(code: string, message: string): Error {
+function codeError(code: string, message: string): NodeJS.ErrnoException {
   const e = new Error(message) as NodeJS.ErrnoException;
   e.code = code;
   return e;
 }
 
-/** Shared coarse timer: every TICK_MS, exchanges past their deadline fail. No timer per request. */
+// one shared coarse ticker for connect and idle deadlines: no timer per request
 const TICK_MS = 100;
+/** How long a response that completed before its request body waits for the body to end. */
+const EARLY_END_GRACE_MS = 50;
 const live = new Set<Exchange>();
 let ticker: NodeJS.Timeout | null = null;
 function track(x: Exchange): void {
@@ -94,90 +123,130 @@ function track(x: Exchange): void {
 }
 function onTick(): void {
   const now = performance.now();
-  for (const x of live) if (x.deadline > 0 && now >= x.deadline) x.timedOut();
+  for (const x of live) if (x.deadline > 0 && now >= x.deadline) x.expired(now);
   if (live.size === 0 && ticker !== null) { clearInterval(ticker); ticker = null; }
 }
 
-/** One request on one socket. */
-class Exchange {
+/** One request on one socket; it is the caller's H1Call. */
+class Exchange implements H1Call {
   readonly conn: Conn;
-  readonly req: H1Request;
-  handler: H1Handler;
+  readonly head: H1RequestHead;
+  readonly ev: H1Events;
+  readonly reused: boolean;
   deadline = 0;
   status = 0;
-  head = true;
   done = false;
   gotResponse = false;
   paused = false;
-  bodyStream: Readable | null = null;
-  trailers: string[] | null = null;
+  /** The caller finished the body (or there is none). */
+  bodyDone = false;
+  headSent = false;
+  /** The response completed while the request body was still coming: its trailers, until the body ends. */
+  pendingEnd: string[] | null | undefined = undefined;
 
-  constructor(conn: Conn, req: H1Request, handler: H1Handler) {
+  constructor(conn: Conn, head: H1RequestHead, ev: H1Events, reused: boolean) {
     this.conn = conn;
-    this.req = req;
-    this.handler = handler;
+    this.head = head;
+    this.ev = ev;
+    this.reused = reused;
   }
 
-  readonly resume = (): void => {
-    if (!this.paused) return;
+  write(chunk: Buffer): boolean {
+    if (this.done || chunk.length === 0) return true;
+    const sock = this.conn.socket;
+    if (!this.headSent) this.sendHead();
+    this.touch();
+    if (!this.head.chunked) return sock.write(chunk);
+    sock.cork();
+    sock.write(`${chunk.length.toString(16)}\r\n`, "latin1");
+    sock.write(chunk);
+    const ok = sock.write("\r\n", "latin1");
+    sock.uncork();
+    return ok;
+  }
+
+  end(trailers: readonly (readonly [string, string])[] | null): void {
+    if (this.bodyDone) return;
+    this.bodyDone = true;
+    if (this.done || !this.conn.connected) return; // the head (and last chunk) go out on connect
+    if (!this.headSent) { this.sendHead(); return; }
+    if (this.head.chunked) {
+      let tail = "0\r\n";
+      if (trailers !== null) for (const [k, v] of trailers) tail += `${k}: ${v}\r\n`;
+      this.conn.socket.write(`${tail}\r\n`, "latin1");
+    }
+    if (this.pendingEnd !== undefined) this.complete();
+  }
+
+  /** Delivers a response that completed early, once the request is whole (or its grace ran out). */
+  complete(): void {
+    const trailers = this.pendingEnd ?? null;
+    this.pendingEnd = undefined;
+    this.done = true;
+    live.delete(this);
+    this.conn.x = null;
+    this.conn.destroy(); // never reused: the server answered before the request was whole
+    this.ev.onEnd(trailers);
+  }
+
+  onceDrain(cb: () => void): void { this.conn.socket.once("drain", cb); }
+
+  resume(): void {
+    if (!this.paused || this.done) return;
     this.paused = false;
     this.conn.socket.resume();
-  };
-
-  readonly abort = (err?: Error): void => { this.fail(err ?? codeError("UND_ERR_ABORTED", "request aborted"), true); };
-
-  timedOut(): void {
-    if (!this.conn.connected) this.fail(codeError("UND_ERR_CONNECT_TIMEOUT", `connect timeout after ${this.conn.pool.opts.connectTimeoutMs} ms`), true);
-    else if (this.gotResponse) this.fail(codeError("UND_ERR_BODY_TIMEOUT", "upstream body timeout"), true);
-    else this.fail(codeError("UND_ERR_HEADERS_TIMEOUT", "upstream headers timeout"), true);
   }
 
-  /** Ends the exchange with an error; the socket cannot be reused. */
-  fail(err: Error, destroySocket: boolean): void {
+  destroy(): void {
     if (this.done) return;
     this.done = true;
     live.delete(this);
-    this.stopBody();
-    if (destroySocket) this.conn.destroy();
-    this.handler.onError?.(err);
+    this.conn.destroy();
   }
 
-  stopBody(): void {
-    const b = this.bodyStream;
-    if (b !== null) {
-      b.off("data", this.onBodyData);
-      b.off("end", this.onBodyEnd);
-      b.off("error", this.onBodyError);
-      this.bodyStream = null;
-    }
+  touch(): void {
+    if (this.head.idleMs > 0 && this.conn.connected && this.pendingEnd === undefined) this.deadline = performance.now() + this.head.idleMs;
   }
 
-  // request body streaming (with backpressure from the upstream socket)
-  sent = 0;
-  chunked = false;
-  readonly onBodyData = (c: Buffer): void => {
-    const sock = this.conn.socket;
-    let ok: boolean;
-    if (this.chunked) {
-      sock.cork();
-      sock.write(`${c.length.toString(16)}\r\n`);
-      sock.write(c);
-      ok = sock.write("\r\n");
-      sock.uncork();
-    } else ok = sock.write(c);
-    this.sent += c.length;
-    this.handler.onBodySent?.(c.length, this.sent);
-    if (!ok && this.bodyStream !== null) {
-      const b = this.bodyStream;
-      b.pause();
-      sock.once("drain", () => b.resume());
+  expired(now: number): void {
+    if (this.pendingEnd !== undefined) { this.complete(); return; }
+    if (!this.conn.connected) {
+      this.fail(codeError("ECONNTIMEOUT", `connect timeout after ${this.conn.pool.opts.connectTimeoutMs} ms`), "connect");
+      return;
     }
-  };
-  readonly onBodyEnd = (): void => {
-    if (this.chunked) this.conn.socket.write("0\r\n\r\n");
-    this.stopBody();
-  };
-  readonly onBodyError = (err: Error): void => { this.fail(err, true); };
+    if (this.ev.onIdle()) this.fail(codeError("ETIMEDOUT", "upstream timeout"), this.gotResponse ? "response" : "request");
+    else this.deadline = now + this.head.idleMs;
+  }
+
+  /** Ends the exchange with an error; the socket is discarded. */
+  fail(err: NodeJS.ErrnoException, phase: H1Phase): void {
+    if (this.done) return;
+    this.done = true;
+    live.delete(this);
+    this.conn.destroy();
+    this.ev.onError(err, phase);
+  }
+
+  /** Writes the request head (on connect, or at once on a reused socket). */
+  sendHead(): void {
+    const h = this.head;
+    let s = `${h.method} ${h.target} HTTP/1.1\r\n`;
+    const list = h.headers;
+    let hasHost = false;
+    let hasTe = false;
+    for (let i = 0; i < list.length; i += 2) {
+      const n = list[i];
+      if (n.length === 4) { if (!hasHost && n.toLowerCase() === "host") hasHost = true; }
+      else if (n.length === 17 && !hasTe && n.toLowerCase() === "transfer-encoding") hasTe = true;
+      s += `${n}: ${list[i + 1]}\r\n`;
+    }
+    if (!hasHost) s += `host: ${this.conn.pool.hostHeader}\r\n`;
+    if (h.upgrade !== null) s += `connection: upgrade\r\nupgrade: ${h.upgrade}\r\n`;
+    else if (h.chunked && !hasTe) s += "transfer-encoding: chunked\r\n";
+    this.headSent = true;
+    // a bodiless chunked request (ended before connect) still needs its last chunk
+    this.conn.socket.write(this.bodyDone && h.chunked ? `${s}\r\n0\r\n\r\n` : `${s}\r\n`, "latin1");
+  }
 }
 
 /** One upstream socket with its parser. */
@@ -186,8 +255,6 @@ class Conn {
   readonly socket: Socket;
   readonly parser: ParserInstance;
   x: Exchange | null = null;
-  /** Requests completed on this socket (a reused socket may hit the keep-alive race). */
-  served = 0;
   keepAlive = false;
   connected = false;
   dead = false;
@@ -213,12 +280,25 @@ class Conn {
     socket.on("close", this.onClose);
   }
 
+  readonly onConnect = (): void => {
+    this.connected = true;
+    const x = this.x;
+    if (x === null || x.done) return;
+    x.deadline = 0;
+    x.touch();
+    if (x.bodyDone || x.head.flush) x.sendHead();
+    x.ev.onConnected();
+  };
+
   readonly onData = (d: Buffer): void => {
-    if (this.x === null) {
+    const x = this.x;
+    if (x === null) {
       // bytes nobody asked for (H31 response-queue poisoning): discard the socket
       this.destroy();
       return;
     }
+    if (x.pendingEnd !== undefined) { x.complete(); return; } // bytes past the finished response: discard
+    x.touch();
     const r = this.parser.execute(d);
     if (this.upgraded) {
       this.finishUpgrade(typeof r === "number" ? d.subarray(r) : Buffer.alloc(0));
@@ -226,34 +306,36 @@ class Conn {
     }
     if (r instanceof Error) {
       const code = (r as NodeJS.ErrnoException).code ?? "HPE_INVALID";
-      this.x?.fail(codeError(code, `invalid upstream response: ${r.message}`), true);
+      const cur = this.x;
+      if (cur !== null) cur.fail(codeError(code, `invalid upstream response: ${r.message}`), cur.gotResponse ? "response" : "request");
       this.destroy();
     }
   };
 
   readonly onEnd = (): void => {
     const x = this.x;
-    if (x !== null && x.gotResponse) {
-      // a body delimited by the close (H33): the parser completes it now, or says it is cut off
-      const r = this.parser.finish();
-      if (r instanceof Error && !x.done) x.fail(codeError("UND_ERR_SOCKET", "upstream closed mid-response"), true);
+    if (x !== null && x.pendingEnd !== undefined) { x.complete(); return; }
+    if (x !== null && x.gotResponse && !x.done) {
+      // a body delimited by the close (H33): the parser completes it now, or it was cut off
+      this.parser.finish();
     }
     this.destroy();
   };
 
-  readonly onError = (err: Error): void => {
+  readonly onError = (err: NodeJS.ErrnoException): void => {
     const x = this.x;
-    if (x !== null) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === undefined) e.code = "UND_ERR_SOCKET";
-      x.fail(e, true);
+    if (x !== null && x.pendingEnd !== undefined) { x.complete(); return; }
+    if (x !== null && !x.done) {
+      if (err.code === undefined) err.code = "ECONNRESET";
+      x.fail(err, !this.connected ? "connect" : x.gotResponse ? "response" : "request");
     }
     this.destroy();
   };
 
   readonly onClose = (): void => {
     const x = this.x;
-    if (x !== null && !x.done) x.fail(codeError("UND_ERR_SOCKET", "upstream closed the connection"), false);
+    if (x !== null && x.pendingEnd !== undefined) x.complete();
+    else if (x !== null && !x.done) x.fail(codeError("ECONNRESET", "upstream closed the connection"), !this.connected ? "connect" : x.gotResponse ? "response" : "request");
     this.dead = true;
     this.pool.forget(this);
     this.parser.close();
@@ -268,13 +350,13 @@ class Conn {
     this.socket.off("close", this.onClose);
     this.dead = true;
     this.pool.forget(this);
-    if (x === null || x.done) { this.socket.destroy(); return; }
+    if (x === null || x.done || x.ev.onUpgrade === undefined) { this.socket.destroy(); return; }
     x.done = true;
     live.delete(x);
     if (rest.length > 0) this.socket.unshift(rest);
     const headers = this.fields ?? [];
     this.fields = null;
-    x.handler.onUpgrade?.(x.status, headers, this.socket);
+    x.ev.onUpgrade(x.status, headers, this.socket);
   }
 
   destroy(): void {
@@ -296,37 +378,37 @@ function onHeaders(this: ParserInstance & { conn: Conn }, headers: string[]): vo
 function onHeadersComplete(this: ParserInstance & { conn: Conn }, _vMajor: number, _vMinor: number, headers: string[] | undefined, _method: unknown, _url: unknown, statusCode: number, statusMessage: string, upgrade: boolean, shouldKeepAlive: boolean): number {
   const c = this.conn;
   const x = c.x;
-  let fields = headers;
-  if (fields === undefined) { fields = c.fields ?? []; }
+  const fields = headers ?? c.fields ?? [];
   c.fields = null;
   if (x === null || x.done) { c.destroy(); return 1; }
-  x.gotResponse = true;
-  if (statusCode < 200) {
-    if (statusCode === 101 && x.req.upgrade != null) {
-      x.status = 101;
-      c.fields = fields;
-      c.upgraded = true;
-      return 2; // upgrade: stop parsing, the rest of the bytes belong to the tunnel
+  if (statusCode === 101) {
+    if (x.head.upgrade === null) {
+      x.fail(codeError("HPE_UNEXPECTED_101", "101 to a request that did not ask to upgrade"), "request");
+      return 1;
     }
-    // interim response (100, 103): handed over, then the real one follows on the same exchange
-    x.handler.onHeaders?.(statusCode, fields, x.resume, statusMessage);
+    x.status = 101;
+    c.fields = fields;
+    c.upgraded = true;
+    return 2; // stop parsing: the rest of the bytes belong to the tunnel
+  }
+  if (statusCode < 200) {
+    // interim response (100, 102, 103): handed over; the final one follows on the same exchange
+    x.ev.onInfo(statusCode, fields);
     return 0;
   }
+  x.gotResponse = true;
   x.status = statusCode;
   c.keepAlive = shouldKeepAlive && !upgrade;
-  x.deadline = x.req.bodyTimeout > 0 ? performance.now() + x.req.bodyTimeout : 0;
-  const more = x.handler.onHeaders?.(statusCode, fields, x.resume, statusMessage) ?? true;
-  if (more === false) { x.paused = true; c.socket.pause(); }
+  if (!x.ev.onResponse(statusCode, statusMessage, fields) && !x.done) { x.paused = true; c.socket.pause(); }
   // a HEAD response carries no body whatever its Content-Length says
-  return x.req.method === "HEAD" ? 1 : 0;
+  return x.head.method === "HEAD" ? 1 : 0;
 }
 
 function onBody(this: ParserInstance & { conn: Conn }, chunk: Buffer): void {
   const c = this.conn;
   const x = c.x;
   if (x === null || x.done) return;
-  if (x.req.bodyTimeout > 0) x.deadline = performance.now() + x.req.bodyTimeout;
-  if (x.handler.onData?.(chunk) === false && !x.paused) {
+  if (!x.ev.onData(chunk) && !x.paused && !x.done) {
     x.paused = true;
     c.socket.pause();
   }
@@ -335,26 +417,30 @@ function onBody(this: ParserInstance & { conn: Conn }, chunk: Buffer): void {
 function onMessageComplete(this: ParserInstance & { conn: Conn }): void {
   const c = this.conn;
   const x = c.x;
-  if (x === null || x.done) return;
-  if (x.status < 200) return; // the end of an interim response
+  if (x === null || x.done || !x.gotResponse) return; // the end of an interim response
   const trailers = c.fields;
   c.fields = null;
+  if (!x.bodyDone) {
+    // the server answered before the whole request body was sent (an early 401/413, or an echo):
+    // let the body already on its way finish (a short grace), so the server never sees a cut-off
+    // request; then the half-used socket is discarded
+    x.pendingEnd = trailers;
+    x.deadline = performance.now() + EARLY_END_GRACE_MS;
+    return;
+  }
   x.done = true;
   live.delete(x);
   c.x = null;
-  c.served++;
-  // a request body still streaming: the server answered early; this socket cannot be reused
-  const bodyPending = x.bodyStream !== null;
-  x.stopBody();
-  if (c.keepAlive && !bodyPending) c.pool.release(c);
+  if (c.keepAlive) c.pool.release(c);
   else c.destroy();
-  x.handler.onComplete?.(trailers);
+  x.ev.onEnd(trailers);
 }
 
 /** Keep-alive sockets to one upstream server. */
 export class H1Pool {
   readonly host: string;
   readonly port: number;
+  readonly hostHeader: string;
   readonly opts: H1PoolOptions;
   readonly #idle: Conn[] = [];
   readonly #all = new Set<Conn>();
@@ -363,96 +449,43 @@ export class H1Pool {
   constructor(host: string, port: number, opts: H1PoolOptions) {
     this.host = host;
     this.port = port;
+    this.hostHeader = `${host.includes(":") ? `[${host}]` : host}:${port}`;
     this.opts = opts;
   }
 
-  /** Send one request; the handler hears exactly one of onComplete / onError / onUpgrade. */
-  dispatch(req: H1Request, handler: H1Handler): void {
+  /** Start one exchange. Events may fire synchronously only for onConnected on a reused socket. */
+  request(head: H1RequestHead, ev: H1Events): H1Call {
     const now = performance.now();
     while (this.#idle.length > 0) {
       const c = this.#idle.pop() as Conn;
       if (c.dead || c.socket.readableEnded || now - c.idleSince > this.opts.keepAliveTimeoutMs) { c.destroy(); continue; }
-      this.#start(c, req, handler, true);
-      return;
+      const x = new Exchange(c, head, ev, true);
+      c.x = x;
+      track(x);
+      x.touch();
+      c.socket.resume();
+      if (head.flush) x.sendHead();
+      queueMicrotask(() => { if (!x.done) ev.onConnected(); });
+      return x;
     }
-    this.#connect(req, handler);
-  }
-
-  #connect(req: H1Request, handler: H1Handler): void {
     const t = this.opts.tls;
     const socket = t === null
       ? net.connect({ host: this.host, port: this.port, noDelay: true })
-      : tls.connect({ host: this.host, port: this.port, ca: t.ca ?? undefined, servername: t.servername ?? (net.isIP(this.host) === 0 ? this.host : undefined), rejectUnauthorized: t.verify, ALPNProtocols: ["http/1.1"] });
+      : tls.connect({ host: this.host, port: this.port, ca: t.ca ?? undefined, servername: t.servername, rejectUnauthorized: t.verify, minVersion: "TLSv1.2", ALPNProtocols: ["http/1.1"] });
+    if (t !== null) socket.setNoDelay(true);
     const c = new Conn(this, socket);
     this.#all.add(c);
-    const x = new Exchange(c, req, handler);
+    const x = new Exchange(c, head, ev, false);
     c.x = x;
-    handler.onConnect?.(x.abort);
-    if (x.done) return;
-    // connect timeout on the shared ticker; then the headers timeout takes over
-    x.deadline = now() + this.opts.connectTimeoutMs;
+    x.deadline = now + this.opts.connectTimeoutMs;
     track(x);
-    socket.once(t === null ? "connect" : "secureConnect", () => {
-      c.connected = true;
-      if (x.done) return;
-      this.#send(x);
-    });
-  }
-
-  #start(c: Conn, req: H1Request, handler: H1Handler, reused: boolean): void {
-    const x = new Exchange(c, req, handler);
-    c.x = x;
-    handler.onConnect?.(x.abort);
-    if (x.done) return;
-    track(x);
-    if (reused && req.body === null && isIdempotent(req.method)) {
-      // keep-alive race: the server may have closed this idle socket just now. Before any response
-      // byte, a bodiless idempotent request is sent again on a fresh connection, once.
-      x.handler = retryOnStale(this, c, x, handler);
-    }
-    this.#send(x);
-  }
-
-  #send(x: Exchange): void {
-    const req = x.req;
-    const sock = x.conn.socket;
-    x.deadline = req.headersTimeout > 0 ? now() + req.headersTimeout : 0;
-    let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
-    const h = req.headers;
-    let hasLength = false;
-    for (let i = 0; i < h.length; i += 2) {
-      head += `${h[i]}: ${h[i + 1]}\r\n`;
-      if (!hasLength && h[i].length === 14 && h[i].toLowerCase() === "content-length") hasLength = true;
-    }
-    if (req.upgrade != null) head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;
-    const body = req.body;
-    if (body === null) {
-      sock.write(`${head}\r\n`, "latin1");
-      return;
-    }
-    if (Buffer.isBuffer(body)) {
-      if (!hasLength) head += `content-length: ${body.length}\r\n`;
-      sock.cork();
-      sock.write(`${head}\r\n`, "latin1");
-      sock.write(body);
-      sock.uncork();
-      x.sent = body.length;
-      x.handler.onBodySent?.(body.length, body.length);
-      return;
-    }
-    x.chunked = !hasLength;
-    if (x.chunked) head += "transfer-encoding: chunked\r\n";
-    sock.write(`${head}\r\n`, "latin1");
-    x.bodyStream = body;
-    body.on("data", x.onBodyData);
-    body.on("end", x.onBodyEnd);
-    body.on("error", x.onBodyError);
-    if (body.readableEnded) x.onBodyEnd();
+    socket.once(t === null ? "connect" : "secureConnect", c.onConnect);
+    return x;
   }
 
   release(c: Conn): void {
     if (this.#closed || this.#idle.length >= this.opts.maxIdle) { c.destroy(); return; }
-    c.idleSince = now();
+    c.idleSince = performance.now();
     this.#idle.push(c);
   }
 
@@ -462,37 +495,11 @@ export class H1Pool {
     if (i >= 0) this.#idle.splice(i, 1);
   }
 
-  /** Idle and in-use sockets. */
+  /** Open sockets, idle and in use. */
   get size(): number { return this.#all.size; }
 
   destroy(): void {
     this.#closed = true;
     for (const c of [...this.#all]) c.destroy();
   }
-}
-
-function now(): number { return performance.now(); }
-
-function isIdempotent(m: string): boolean {
-  return m === "GET" || m === "HEAD" || m === "OPTIONS" || m === "PUT" || m === "DELETE" || m === "TRACE";
-}
-
-/** Wraps the handler: a socket error before any response byte re-sends the request once on a new socket. */
-function retryOnStale(pool: H1Pool, c: Conn, x: Exchange, handler: H1Handler): H1Handler {
-  return {
-    onConnect: undefined,
-    onHeaders: handler.onHeaders?.bind(handler),
-    onData: handler.onData?.bind(handler),
-    onComplete: handler.onComplete?.bind(handler),
-    onUpgrade: handler.onUpgrade?.bind(handler),
-    onBodySent: handler.onBodySent?.bind(handler),
-    onError: (err: Error) => {
-      const code = (err as NodeJS.ErrnoException).code ?? "";
-      if (!x.gotResponse && c.served > 0 && (code === "UND_ERR_SOCKET" || code === "ECONNRESET" || code === "EPIPE")) {
-        pool.dispatch(x.req, handler);
-        return;
-      }
-      handler.onError?.(err);
-    },
-  };
 }

@@ -9,6 +9,7 @@ import https from "node:https";
 import fs from "node:fs";
 import net from "node:net";
 import type { UpstreamPlan } from "../../config/schema.ts";
+import { H1Pool } from "./h1-client.ts";
 
 /** An idle upstream connection is closed after this long (servers commonly keep 5 s or more). */
 const FREE_SOCKET_MS = 4_000;
@@ -43,8 +44,39 @@ export function serverName(tls: UpstreamTls, host: string): string | undefined {
   return net.isIP(host) === 0 ? host : "";
 }
 
+const h1pools = new Map<string, H1Pool>();
+const caFiles = new Map<string, Buffer>();
+
+/**
+ * The h1-client pool for one server (requests and responses: forward.ts). The node:http agents above
+ * remain for Upgrade tunnels (upgrade.ts), which are rare and long-lived.
+ */
+export function h1PoolFor(host: string, port: number, tls: UpstreamTls, connectTimeoutMs: number): H1Pool {
+  const id = tls === null ? `${host}|${port}|${connectTimeoutMs}` : `${host}|${port}|${connectTimeoutMs}|${tls.ca ?? ""}|${tls.servername ?? ""}|${tls.verify ? 1 : 0}`;
+  let p = h1pools.get(id);
+  if (p === undefined) {
+    let ca: Buffer | null = null;
+    if (tls !== null && tls.ca !== null) {
+      ca = caFiles.get(tls.ca) ?? fs.readFileSync(tls.ca);
+      caFiles.set(tls.ca, ca);
+    }
+    const name = serverName(tls, host);
+    p = new H1Pool(host, port, {
+      connectTimeoutMs,
+      keepAliveTimeoutMs: FREE_SOCKET_MS,
+      maxIdle: 1024,
+      tls: tls === null ? null : { ca, servername: name === "" ? undefined : name, verify: tls.verify },
+      maxHeaderSize: 65536,
+    });
+    h1pools.set(id, p);
+  }
+  return p;
+}
+
 /** Close every upstream connection (shutdown). */
 export async function closeUpstreams(): Promise<void> {
+  for (const p of h1pools.values()) p.destroy();
+  h1pools.clear();
   plain.destroy();
   for (const a of secure.values()) a.destroy();
   secure.clear();
