@@ -5,6 +5,7 @@ import type { Socket } from "node:net";
 import type { Lease } from "../upstream/pool.ts";
 import type { Route } from "./route.ts";
 import type { ServerView } from "../upstream/server.ts";
+import { connectRelayed } from "../protocols/pipe.ts";
 
 export type DialResult =
   | { readonly ok: true; readonly socket: Socket; readonly lease: Lease; readonly tries: number }
@@ -23,12 +24,15 @@ export interface DialOptions {
   readonly exclude?: ReadonlySet<ServerView> | null;
   /** Tries this unit already spent (counts against the pool's retries); default 0. */
   readonly triesSpent?: number;
+  /** The socket goes straight to relay() and nothing else reads it: dial it with connectRelayed (pipe.ts). */
+  readonly relayed?: boolean;
 }
 
-/** Dial one server: resolves the connected socket or an error text; never rejects. */
-export function dialServer(host: string, port: number, timeoutMs: number): Promise<Socket | { error: string; timeout: boolean }> {
+/** Dial one server: resolves the connected socket or an error text; never rejects. relayed: see DialOptions. */
+export function dialServer(host: string, port: number, timeoutMs: number, relayed = false): Promise<Socket | { error: string; timeout: boolean }> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
+    const options = { host, port, allowHalfOpen: true, noDelay: true };
+    const sock = relayed ? connectRelayed(options) : net.connect(options);
     const timer = setTimeout(() => { sock.destroy(); resolve({ error: `timeout after ${timeoutMs} ms`, timeout: true }); }, timeoutMs);
     sock.once("connect", () => { clearTimeout(timer); sock.removeAllListeners("error"); resolve(sock); });
     sock.once("error", (err: NodeJS.ErrnoException) => { clearTimeout(timer); resolve({ error: err.code ?? err.message, timeout: false }); });
@@ -47,7 +51,7 @@ export async function dial(route: Route, opts: DialOptions): Promise<DialResult>
     if (lease === null) break;
     tries++;
     const s = lease.server;
-    const r = await dialServer(s.host, s.port, pool.plan.connectTimeoutMs);
+    const r = await dialServer(s.host, s.port, pool.plan.connectTimeoutMs, opts.relayed === true);
     if (r instanceof net.Socket) {
       if (opts.cancelled?.() === true) { r.destroy(); lease.release("client-aborted"); return { ok: false, reason: "connect-failed", tries, detail: "client gone" }; }
       if (opts.preamble !== null) r.write(opts.preamble);
