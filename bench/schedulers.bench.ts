@@ -3,7 +3,7 @@
 // Each cell: real Server objects (weights 1..4), counters moved as the pool would (active += 1 at the pick; the
 // oldest of 2n in-flight units finishes: active -= 1, inactive += 1; the oldest of n lingering units expires:
 // inactive -= 1), keys varied over 1024 client IPs (source-key schedulers) or host/path strings (destination-key
-// ones). Warm-up, then three rounds of ~50 ms; the best round is reported. "ns/pick" includes that bookkeeping; the "(loop)" row is
+// ones). Warm-up, then five rounds of a fifth of the cell each; the best round is reported (the machine is shared). "ns/pick" includes that bookkeeping; the "(loop)" row is
 // the same loop around a trivial pick, so pick() alone costs about the difference.
 import { systemClock } from "../src/core/clock.ts";
 import { schedulers } from "../src/schedulers/index.ts";
@@ -14,7 +14,7 @@ import { Server, type ServerView } from "../src/upstream/server.ts";
 const SIZES = [3, 30, 300] as const;
 const CELL_MS = Number(process.argv[2] ?? 150);
 const WARM_MS = Math.max(20, CELL_MS / 3);
-const ROUNDS = 3;
+const ROUNDS = 5;
 
 function plan(name: string): UpstreamPlan {
   return {
@@ -109,7 +109,7 @@ function measure(make: () => Scheduler, n: number, keys: readonly string[]): num
     spent = run(s, iters, rings);
     if (spent < 5e6) iters *= 2;
   }
-  // three timed rounds of a third of the cell each; the best one counts (the machine may be shared)
+  // timed rounds of a fifth of the cell each; the best one counts (the machine may be shared)
   const target = Math.max(1000, Math.round((iters * CELL_MS * 1e6) / Math.max(spent, 1) / ROUNDS));
   let ns = Infinity;
   for (let r = 0; r < ROUNDS; r++) ns = Math.min(ns, run(s, target, rings) / target);

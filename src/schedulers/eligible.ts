@@ -11,6 +11,17 @@ export function skipped(s: ServerView, exclude: ReadonlySet<ServerView> | null):
   return s.overloaded || (exclude !== null && exclude.has(s));
 }
 
+/**
+ * Indices of the servers with weight > 0, heaviest first, list order among equal weights: the first eligible one
+ * in this order is "the largest weight, earliest on ties" (fo, ovf), found without walking the rest.
+ */
+export function byWeight(servers: readonly ServerView[]): Int32Array<ArrayBuffer> {
+  const idx: number[] = [];
+  for (let i = 0; i < servers.length; i++) if (servers[i].weight > 0) idx.push(i);
+  idx.sort((a, b) => servers[b].weight - servers[a].weight || a - b);
+  return Int32Array.from(idx);
+}
+
 /** Greatest common divisor of two non-negative integers; gcd(0, b) = b. */
 export function gcd(a: number, b: number): number {
   while (b !== 0) {

@@ -6,7 +6,7 @@
 //  2. Otherwise wlc over the whole list (skipping flagged servers); store K -> chosen (lastUse = now).
 // A null key (the pool could not build one) gets plain wlc and no entry.
 import type { PickContext, Scheduler, SchedulerFactory, SchedulerOptions } from "./scheduler.ts";
-import type { ServerView } from "../upstream/server.ts";
+import { slotsOf, type ServerView } from "../upstream/server.ts";
 import type { UpstreamPlan } from "../config/schema.ts";
 import { pickWlc } from "./wlc.ts";
 import { LocalityTable, lblcOverloaded, type LocalityOptions } from "./locality.ts";
@@ -24,6 +24,8 @@ class LocalityLeastConnection implements Scheduler {
   #servers: readonly ServerView[] = [];
   /** Membership of the current list: a cached server removed from the list is never returned. */
   #members: ReadonlySet<ServerView> = new Set();
+  /** slotsOf(list), for the wlc fallback's fast walk; null for other ServerViews. */
+  #slots: Int32Array | null = null;
   readonly #table: LocalityTable<LblcEntry>;
   readonly #opts: SchedulerOptions;
 
@@ -40,13 +42,14 @@ class LocalityLeastConnection implements Scheduler {
   rebuild(servers: readonly ServerView[]): void {
     this.#servers = servers;
     this.#members = new Set(servers);
+    this.#slots = slotsOf(servers);
   }
 
   pick(ctx: PickContext): ServerView | null {
     const list = this.#servers;
     const ex = ctx.exclude;
     const key = ctx.key;
-    if (key === null) return pickWlc(list, ex);
+    if (key === null) return pickWlc(list, ex, this.#slots);
     const now = this.#opts.clock.now();
     const entry = this.#table.map.get(key);
     if (entry !== undefined) {
@@ -57,7 +60,7 @@ class LocalityLeastConnection implements Scheduler {
         return s;
       }
     }
-    const chosen = pickWlc(list, ex);
+    const chosen = pickWlc(list, ex, this.#slots);
     if (chosen === null) return null;
     if (entry !== undefined) entry.server = chosen;
     else this.#table.map.set(key, new LblcEntry(chosen, now));
@@ -68,6 +71,7 @@ class LocalityLeastConnection implements Scheduler {
     this.#table.close();
     this.#servers = [];
     this.#members = new Set();
+    this.#slots = null;
   }
 }
 

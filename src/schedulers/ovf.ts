@@ -1,35 +1,55 @@
 // ovf: weighted overflow (IPVS ip_vs_ovf, schedulers.md 2.8). Stateless.
 // Skips servers overloaded, of weight 0, or with active > weight; among the rest the largest weight, earliest
 // on ties. A server is still eligible at active == weight, so it can reach weight + 1 active units.
+// rebuild() orders the servers by weight (byWeight), so pick() stops at the first eligible one in that order.
 import type { PickContext, Scheduler, SchedulerFactory } from "./scheduler.ts";
-import type { ServerView } from "../upstream/server.ts";
-import { usable } from "./eligible.ts";
+import { hot, slotsOf, type ServerView } from "../upstream/server.ts";
+import { byWeight, usable } from "./eligible.ts";
 
 class WeightedOverflow implements Scheduler {
   #servers: readonly ServerView[] = [];
+  /** List indices with weight > 0, heaviest first, list order among equals. */
+  #order = new Int32Array(0);
+  /** The slots of the servers in that order, or null when the list holds other ServerViews (tests). */
+  #orderSlots: Int32Array | null = null;
 
   rebuild(servers: readonly ServerView[]): void {
     this.#servers = servers;
+    const order = byWeight(servers);
+    this.#order = order;
+    const slots = slotsOf(servers);
+    this.#orderSlots = slots === null ? null : order.map((i) => slots[i]);
   }
 
   pick(ctx: PickContext): ServerView | null {
     const list = this.#servers;
+    const order = this.#order;
     const ex = ctx.exclude;
-    let best: ServerView | null = null;
-    let bestW = 0;
-    for (let i = 0; i < list.length; i++) {
-      const s = list[i];
-      const w = s.weight;
-      if (w > bestW && s.active <= w && usable(s, ex)) {
-        best = s;
-        bestW = w;
+    const os = this.#orderSlots;
+    if (os !== null && ex === null) {
+      // the same walk over the flat arrays, no call in the loop
+      const active = hot.active;
+      const weight = hot.weight;
+      const overloaded = hot.overloaded;
+      const n = os.length;
+      for (let j = 0; j < n; j++) {
+        const k = os[j];
+        const w = weight[k];
+        if (w > 0 && active[k] <= w && overloaded[k] === 0) return list[order[j]];
       }
+      return null;
     }
-    return best;
+    for (let j = 0; j < order.length; j++) {
+      const s = list[order[j]];
+      if (s.active <= s.weight && usable(s, ex)) return s;
+    }
+    return null;
   }
 
   close(): void {
     this.#servers = [];
+    this.#order = new Int32Array(0);
+    this.#orderSlots = null;
   }
 }
 

@@ -3,15 +3,23 @@
 // and subtracting each weight from both, choice k is the first server after which rk <= 0. The result is
 // choice 2 when w2 * overhead1 > w1 * overhead2, else choice 1. r = 0 lands on the first eligible server, which
 // is therefore drawn with probability (w1 + 1) / (total + 1). Randomness comes from opts.random32.
+// Speed: the eligible servers and their running weight sums depend only on weights (fixed between rebuilds) and
+// on `overloaded`; for a list of Servers with no exclude set they are kept across picks until `hot.epoch` (bumped
+// by any Server's overloaded change) moves, so a pick is two draws and two binary searches.
 import type { PickContext, Scheduler, SchedulerFactory, SchedulerOptions } from "./scheduler.ts";
-import type { ServerView } from "../upstream/server.ts";
+import { hot, slotsOf, type ServerView } from "../upstream/server.ts";
 import { usable } from "./eligible.ts";
 
 class PowerOfTwo implements Scheduler {
   #servers: readonly ServerView[] = [];
-  /** Scratch for pick(), sized in rebuild(): list indices of the eligible servers and their running weight sums. */
+  /** Sized in rebuild(): list indices of the eligible servers and their running weight sums (m of them). */
   #index = new Int32Array(0);
   #prefix = new Float64Array(0);
+  #m = 0;
+  /** hot.epoch the arrays were filled at for "no exclude set", or -1 when they hold anything else. */
+  #epoch = -1;
+  /** slotsOf(list), or null for other ServerViews (never cached: their flags change unseen). */
+  #slots: Int32Array | null = null;
   readonly #random32: () => number;
 
   constructor(random32: () => number) {
@@ -22,14 +30,16 @@ class PowerOfTwo implements Scheduler {
     this.#servers = servers;
     this.#index = new Int32Array(servers.length);
     this.#prefix = new Float64Array(servers.length);
+    this.#m = 0;
+    this.#slots = slotsOf(servers);
+    this.#epoch = -1;
   }
 
-  pick(ctx: PickContext): ServerView | null {
+  /** One pass: the eligible servers in order and their running totals. */
+  #fill(ex: ReadonlySet<ServerView> | null): void {
     const list = this.#servers;
-    const ex = ctx.exclude;
     const index = this.#index;
     const prefix = this.#prefix;
-    // one pass: the eligible servers in order and their running totals
     let m = 0;
     let total = 0;
     for (let i = 0; i < list.length; i++) {
@@ -40,6 +50,24 @@ class PowerOfTwo implements Scheduler {
       prefix[m] = total;
       m++;
     }
+    this.#m = m;
+  }
+
+  pick(ctx: PickContext): ServerView | null {
+    const ex = ctx.exclude;
+    if (ex !== null || this.#slots === null) {
+      this.#fill(ex);
+      this.#epoch = -1;
+    } else if (this.#epoch !== hot.epoch) {
+      this.#fill(null);
+      this.#epoch = hot.epoch;
+    }
+    const m = this.#m;
+    if (m === 0) return null;
+    const list = this.#servers;
+    const index = this.#index;
+    const prefix = this.#prefix;
+    const total = prefix[m - 1];
     if (total === 0) return null;
     const r1 = (this.#random32() >>> 0) % (total + 1);
     const r2 = (this.#random32() >>> 0) % (total + 1);
@@ -53,6 +81,9 @@ class PowerOfTwo implements Scheduler {
 
   close(): void {
     this.#servers = [];
+    this.#m = 0;
+    this.#slots = null;
+    this.#epoch = -1;
   }
 }
 
