@@ -6,9 +6,10 @@
 //  2. Otherwise wlc over the whole list (skipping flagged servers); store K -> chosen (lastUse = now).
 // A null key (the pool could not build one) gets plain wlc and no entry.
 import type { PickContext, Scheduler, SchedulerFactory, SchedulerOptions } from "./scheduler.ts";
-import { slotsOf, type ServerView } from "../upstream/server.ts";
+import type { ServerView } from "../upstream/server.ts";
 import type { UpstreamPlan } from "../config/schema.ts";
 import { pickWlc } from "./wlc.ts";
+import { weightClasses, type WeightClasses } from "./classes.ts";
 import { LocalityTable, lblcOverloaded, type LocalityOptions } from "./locality.ts";
 
 class LblcEntry {
@@ -24,8 +25,8 @@ class LocalityLeastConnection implements Scheduler {
   #servers: readonly ServerView[] = [];
   /** Membership of the current list: a cached server removed from the list is never returned. */
   #members: ReadonlySet<ServerView> = new Set();
-  /** slotsOf(list), for the wlc fallback's fast walk; null for other ServerViews. */
-  #slots: Int32Array | null = null;
+  /** weightClasses(list), for the wlc fallback's fast walk; null for other ServerViews. */
+  #classes: WeightClasses | null = null;
   readonly #table: LocalityTable<LblcEntry>;
   readonly #opts: SchedulerOptions;
 
@@ -42,14 +43,14 @@ class LocalityLeastConnection implements Scheduler {
   rebuild(servers: readonly ServerView[]): void {
     this.#servers = servers;
     this.#members = new Set(servers);
-    this.#slots = slotsOf(servers);
+    this.#classes = weightClasses(servers);
   }
 
   pick(ctx: PickContext): ServerView | null {
     const list = this.#servers;
     const ex = ctx.exclude;
     const key = ctx.key;
-    if (key === null) return pickWlc(list, ex, this.#slots);
+    if (key === null) return pickWlc(list, ex, this.#classes);
     const now = this.#opts.clock.now();
     const entry = this.#table.map.get(key);
     if (entry !== undefined) {
@@ -60,7 +61,7 @@ class LocalityLeastConnection implements Scheduler {
         return s;
       }
     }
-    const chosen = pickWlc(list, ex, this.#slots);
+    const chosen = pickWlc(list, ex, this.#classes);
     if (chosen === null) return null;
     if (entry !== undefined) entry.server = chosen;
     else this.#table.map.set(key, new LblcEntry(chosen, now));
@@ -71,7 +72,7 @@ class LocalityLeastConnection implements Scheduler {
     this.#table.close();
     this.#servers = [];
     this.#members = new Set();
-    this.#slots = null;
+    this.#classes = null;
   }
 }
 

@@ -11,9 +11,10 @@
 //  5. Else wlc over the list; add it to the set's front if new (lastMod = now); return it.
 // Housekeeping as lblc (locality.ts), with lblcr_expiration. A null key gets plain wlc and no entry.
 import type { PickContext, Scheduler, SchedulerFactory, SchedulerOptions } from "./scheduler.ts";
-import { slotsOf, type ServerView } from "../upstream/server.ts";
+import type { ServerView } from "../upstream/server.ts";
 import type { UpstreamPlan } from "../config/schema.ts";
 import { pickWlc } from "./wlc.ts";
+import { weightClasses, type WeightClasses } from "./classes.ts";
 import { skipped } from "./eligible.ts";
 import { LocalityTable, lblcOverloaded, type LocalityOptions } from "./locality.ts";
 
@@ -31,8 +32,8 @@ class LblcrEntry {
 class LocalityReplicated implements Scheduler {
   #servers: readonly ServerView[] = [];
   #members: ReadonlySet<ServerView> = new Set();
-  /** slotsOf(list), for the wlc fallback's fast walk; null for other ServerViews. */
-  #slots: Int32Array | null = null;
+  /** weightClasses(list), for the wlc fallback's fast walk; null for other ServerViews. */
+  #classes: WeightClasses | null = null;
   readonly #table: LocalityTable<LblcrEntry>;
   readonly #opts: SchedulerOptions;
 
@@ -54,7 +55,7 @@ class LocalityReplicated implements Scheduler {
   rebuild(servers: readonly ServerView[]): void {
     this.#servers = servers;
     this.#members = new Set(servers);
-    this.#slots = slotsOf(servers);
+    this.#classes = weightClasses(servers);
   }
 
   #inList(s: ServerView): boolean {
@@ -65,12 +66,12 @@ class LocalityReplicated implements Scheduler {
     const list = this.#servers;
     const ex = ctx.exclude;
     const key = ctx.key;
-    if (key === null) return pickWlc(list, ex, this.#slots);
+    if (key === null) return pickWlc(list, ex, this.#classes);
     const now = this.#opts.clock.now();
     const map = this.#table.map;
     const entry = map.get(key);
     if (entry === undefined) {
-      const first = pickWlc(list, ex, this.#slots);
+      const first = pickWlc(list, ex, this.#classes);
       if (first !== null) map.set(key, new LblcrEntry(first, now));
       return first;
     }
@@ -125,7 +126,7 @@ class LocalityReplicated implements Scheduler {
     if (min !== null && !lblcOverloaded(min, list)) return min;
 
     // 5. replicate: the wlc choice joins the set
-    const chosen = pickWlc(list, ex, this.#slots);
+    const chosen = pickWlc(list, ex, this.#classes);
     if (chosen === null) return null;
     if (!set.includes(chosen)) {
       set.unshift(chosen);
@@ -138,7 +139,7 @@ class LocalityReplicated implements Scheduler {
     this.#table.close();
     this.#servers = [];
     this.#members = new Set();
-    this.#slots = null;
+    this.#classes = null;
   }
 }
 

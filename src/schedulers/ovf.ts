@@ -12,6 +12,8 @@ class WeightedOverflow implements Scheduler {
   #order = new Int32Array(0);
   /** The slots of the servers in that order, or null when the list holds other ServerViews (tests). */
   #orderSlots: Int32Array | null = null;
+  /** Their weights (they change only with a rebuild). */
+  #orderWeights = new Int32Array(0);
 
   rebuild(servers: readonly ServerView[]): void {
     this.#servers = servers;
@@ -19,6 +21,7 @@ class WeightedOverflow implements Scheduler {
     this.#order = order;
     const slots = slotsOf(servers);
     this.#orderSlots = slots === null ? null : order.map((i) => slots[i]);
+    this.#orderWeights = order.map((i) => servers[i].weight);
   }
 
   pick(ctx: PickContext): ServerView | null {
@@ -29,13 +32,12 @@ class WeightedOverflow implements Scheduler {
     if (os !== null && ex === null) {
       // the same walk over the flat arrays, no call in the loop
       const active = hot.active;
-      const weight = hot.weight;
       const overloaded = hot.overloaded;
+      const weights = this.#orderWeights;
       const n = os.length;
       for (let j = 0; j < n; j++) {
         const k = os[j];
-        const w = weight[k];
-        if (w > 0 && active[k] <= w && overloaded[k] === 0) return list[order[j]];
+        if (active[k] <= weights[j] && overloaded[k] === 0) return list[order[j]];
       }
       return null;
     }
@@ -50,6 +52,7 @@ class WeightedOverflow implements Scheduler {
     this.#servers = [];
     this.#order = new Int32Array(0);
     this.#orderSlots = null;
+    this.#orderWeights = new Int32Array(0);
   }
 }
 

@@ -100,9 +100,10 @@ test("Server keeps the flat arrays and the eligibility epoch in step with its fi
   const k = s.slot;
   s.active = 5;
   s.inactive = 2;
-  assert.deepEqual([hot.active[k], hot.inactive[k], hot.overhead[k], hot.weight[k]], [5, 2, 5 * 256 + 2, 3]);
-  s.weight = 0;
-  assert.equal(hot.weight[k], 0);
+  assert.deepEqual([hot.active[k], hot.overhead[k]], [5, 5 * 256 + 2]);
+  s.inactive = 7;
+  s.active = 4;
+  assert.deepEqual([s.active, s.inactive, hot.active[k], hot.overhead[k]], [4, 7, 4, 4 * 256 + 7]);
   const e0 = hot.epoch;
   s.thresholdOverloaded = true;
   assert.deepEqual([s.overloaded, s.available, hot.overloaded[k], hot.epoch > e0], [true, true, 1, true]);
