@@ -109,8 +109,8 @@ function wrk(port: number, p: string, conns: number): { rps: number; requests: n
   const o = r.stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(o)?.[1] ?? 0);
   const requests = Number(/(\d+) requests in/.exec(o)?.[1] ?? 0);
-  const p50 = ms(/50%\s+(\S+)/.exec(o)?.[1] ?? "");
-  const p99 = ms(/99%\s+(\S+)/.exec(o)?.[1] ?? "");
+  const p50 = ms(/^\s+50%\s+(\S+)/m.exec(o)?.[1] ?? "");
+  const p99 = ms(/^\s+99%\s+(\S+)/m.exec(o)?.[1] ?? "");
   let errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(o)?.[1] ?? 0);
   const se = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(o);
   if (se) errors += Number(se[1]) + Number(se[2]) + Number(se[3]) + Number(se[4]);
