@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   await start([path.join(here, "origin.ts"), String(originPort), String(size)], "ready");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sy-bench-"));
   const conf = path.join(dir, "bench.yaml");
-  fs.writeFileSync(conf, `log: { level: warn, access: false }
+  fs.writeFileSync(conf, `log: { level: info, access: false }
 upstreams:
   origin: { scheduler: rr, health: { type: none }, servers: [ { address: 127.0.0.1:${originPort} } ] }
 listeners:
