@@ -377,7 +377,7 @@ test("S11: 1000 clients aborting mid-request and mid-response: fds and RSS back 
   // warm-up rounds: code paths compiled, heap grown to its working size. RSS between rounds moves with GC
   // timing (observed 195-228 MB, no trend), so the baseline is the band the warmed-up process settles in.
   const settled: number[] = [];
-  for (let i = 0; i < 2; i++) { await round(); await sleep(1500); settled.push(child.rss()); }
+  for (let i = 0; i < 3; i++) { await round(); await sleep(1500); settled.push(child.rss()); }
   const fd0 = child.fds();
   const rss0 = Math.max(...settled);
   await round();

@@ -436,6 +436,17 @@ function onMessageComplete(this: ParserInstance & { conn: Conn }): void {
   x.ev.onEnd(trailers);
 }
 
+// idle keep-alive sockets are closed once older than keepAliveTimeoutMs, by one shared sweep that
+// runs only while some pool holds idle sockets
+const IDLE_SWEEP_MS = 1000;
+const withIdle = new Set<H1Pool>();
+let idleSweeper: NodeJS.Timeout | null = null;
+function sweepIdle(): void {
+  const now = performance.now();
+  for (const p of withIdle) if (p.sweep(now) === 0) withIdle.delete(p);
+  if (withIdle.size === 0 && idleSweeper !== null) { clearInterval(idleSweeper); idleSweeper = null; }
+}
+
 /** Keep-alive sockets to one upstream server. */
 export class H1Pool {
   readonly host: string;
@@ -487,6 +498,19 @@ export class H1Pool {
     if (this.#closed || this.#idle.length >= this.opts.maxIdle) { c.destroy(); return; }
     c.idleSince = performance.now();
     this.#idle.push(c);
+    if (!withIdle.has(this)) {
+      withIdle.add(this);
+      if (idleSweeper === null) { idleSweeper = setInterval(sweepIdle, IDLE_SWEEP_MS); idleSweeper.unref(); }
+    }
+  }
+
+  /** Closes idle sockets past keepAliveTimeoutMs (oldest are first in the stack); returns how many stay idle. */
+  sweep(now: number): number {
+    const idle = this.#idle;
+    let n = 0;
+    while (n < idle.length && now - idle[n].idleSince > this.opts.keepAliveTimeoutMs) n++;
+    if (n > 0) for (const c of idle.splice(0, n)) c.destroy();
+    return idle.length;
   }
 
   forget(c: Conn): void {
