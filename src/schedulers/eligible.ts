@@ -22,6 +22,40 @@ export function byWeight(servers: readonly ServerView[]): Int32Array<ArrayBuffer
   return Int32Array.from(idx);
 }
 
+/**
+ * IPVS's "first minimal score/weight" walk (wlc, sed): the candidate is the first server with weight > 0
+ * that is not skipped; a later server replaces it when cand.score * s.weight > s.score * cand.weight
+ * (cross-multiplied, strict: ties keep the earlier one) and it is not skipped. A weight-0 server can never
+ * win the comparison, so weight is not re-checked; the skip test is read only for a would-be winner.
+ * Null when no server is eligible. The object walk, used when an exclude set is given or the list holds
+ * other ServerViews than Servers (the flat-array walk is classes.ts).
+ */
+export function pickLeastRatio(list: readonly ServerView[], ex: ReadonlySet<ServerView> | null, score: (s: ServerView) => number): ServerView | null {
+  const n = list.length;
+  let i = 0;
+  let best: ServerView | null = null;
+  for (; i < n; i++) {
+    const s = list[i];
+    if (s.weight > 0 && !skipped(s, ex)) {
+      best = s;
+      break;
+    }
+  }
+  if (best === null) return null;
+  let bestScore = score(best);
+  let bestW = best.weight;
+  for (i++; i < n; i++) {
+    const s = list[i];
+    const sc = score(s);
+    if (bestScore * s.weight > sc * bestW && !skipped(s, ex)) {
+      best = s;
+      bestScore = sc;
+      bestW = s.weight;
+    }
+  }
+  return best;
+}
+
 /** Greatest common divisor of two non-negative integers; gcd(0, b) = b. */
 export function gcd(a: number, b: number): number {
   while (b !== 0) {

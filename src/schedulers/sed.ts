@@ -7,7 +7,12 @@
 import type { PickContext, Scheduler, SchedulerFactory } from "./scheduler.ts";
 import { hot, type ServerView } from "../upstream/server.ts";
 import { pickByClass, weightClasses, type WeightClasses } from "./classes.ts";
-import { skipped } from "./eligible.ts";
+import { pickLeastRatio } from "./eligible.ts";
+
+/** sed's score: active + 1 (inactive ignored). */
+function expectedDelay(s: ServerView): number {
+  return s.active + 1;
+}
 
 class ShortestExpectedDelay implements Scheduler {
   #servers: readonly ServerView[] = [];
@@ -27,29 +32,7 @@ class ShortestExpectedDelay implements Scheduler {
       const i = pickByClass(classes, hot.active, 1, hot.overloaded, false);
       return i < 0 ? null : list[i];
     }
-    const n = list.length;
-    let i = 0;
-    let best: ServerView | null = null;
-    for (; i < n; i++) {
-      const s = list[i];
-      if (s.weight > 0 && !skipped(s, ex)) {
-        best = s;
-        break;
-      }
-    }
-    if (best === null) return null;
-    let bestScore = best.active + 1;
-    let bestW = best.weight;
-    for (i++; i < n; i++) {
-      const s = list[i];
-      const score = s.active + 1;
-      if (bestScore * s.weight > score * bestW && !skipped(s, ex)) {
-        best = s;
-        bestScore = score;
-        bestW = s.weight;
-      }
-    }
-    return best;
+    return pickLeastRatio(list, ex, expectedDelay);
   }
 
   close(): void {

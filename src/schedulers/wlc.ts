@@ -5,8 +5,8 @@
 // With a list of Servers and no exclude set, pick() walks the flat `hot` arrays (upstream/server.ts) weight class
 // by weight class (classes.ts) instead of the objects: the same decisions, about a third of the time.
 import type { PickContext, Scheduler, SchedulerFactory } from "./scheduler.ts";
-import { hot, type ServerView } from "../upstream/server.ts";
-import { skipped } from "./eligible.ts";
+import { hot, overhead, type ServerView } from "../upstream/server.ts";
+import { pickLeastRatio } from "./eligible.ts";
 import { pickByClass, weightClasses, type WeightClasses } from "./classes.ts";
 
 /**
@@ -18,31 +18,7 @@ export function pickWlc(list: readonly ServerView[], ex: ReadonlySet<ServerView>
     const i = pickByClass(classes, hot.overhead, 0, hot.overloaded, false);
     return i < 0 ? null : list[i];
   }
-  const n = list.length;
-  let i = 0;
-  let best: ServerView | null = null;
-  for (; i < n; i++) {
-    const s = list[i];
-    if (s.weight > 0 && !skipped(s, ex)) {
-      best = s;
-      break;
-    }
-  }
-  if (best === null) return null;
-  let bestOh = best.active * 256 + best.inactive;
-  let bestW = best.weight;
-  for (i++; i < n; i++) {
-    const s = list[i];
-    // weight is not re-checked: a weight-0 server can never win this comparison; the skip test is read
-    // only for a server that would win
-    const oh = s.active * 256 + s.inactive;
-    if (bestOh * s.weight > oh * bestW && !skipped(s, ex)) {
-      best = s;
-      bestOh = oh;
-      bestW = s.weight;
-    }
-  }
-  return best;
+  return pickLeastRatio(list, ex, overhead);
 }
 
 class WeightedLeastConnection implements Scheduler {

@@ -1,11 +1,40 @@
 // Helpers shared by the failover and /api/upstreams tests: a keep-alive client, a bounded request
 // loop that runs through a whole failover episode, the admin JSON, and log-line waits.
+import { after } from "node:test";
 import { Agent, request } from "undici";
 import type { Handler, Origin } from "../support/net.ts";
 import { sleep, startOrigin, waitFor } from "../support/net.ts";
-import type { LogLine, TestProxy } from "../support/proxy.ts";
+import { startProxy, type LogLine, type TestProxy } from "../support/proxy.ts";
 
 export const agent = new Agent({ keepAliveTimeout: 10_000, connections: 8 });
+
+/** What a test file needs to start proxies and origins that are all stopped after its last test. */
+export interface Scope {
+  /** An in-process proxy from YAML; base = the URL of its listener named "public". */
+  proxyFor(yaml: string): Promise<{ proxy: TestProxy; base: string }>;
+  /** Registers an origin to close after the file's tests. */
+  keep<T extends Origin>(o: T): T;
+}
+
+/** Call once at the top level of a test file: cleanup (in reverse order, then the shared agent) runs in after(). */
+export function testScope(): Scope {
+  const stops: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const s of stops.reverse()) await s().catch(() => {});
+    await agent.close();
+  });
+  return {
+    async proxyFor(yaml) {
+      const proxy = await startProxy(yaml);
+      stops.push(() => proxy.stop());
+      return { proxy, base: `http://127.0.0.1:${proxy.port("public")}` };
+    },
+    keep(o) {
+      stops.push(() => o.close());
+      return o;
+    },
+  };
+}
 
 export interface Reply {
   readonly status: number;

@@ -5,27 +5,11 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { request } from "undici";
 import { freePort, sleep, startOrigin, waitFor, type Origin } from "../support/net.ts";
-import { startProxy, type TestProxy } from "../support/proxy.ts";
 import {
-  agent, apiServer, burst, get, RequestLoop, startChecked, tally, transitions, upstreams, waitTransition, type Sample,
+  agent, apiServer, burst, get, RequestLoop, startChecked, tally, transitions, upstreams, waitTransition, type Sample, testScope,
 } from "./failover-helpers.ts";
 
-const stops: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const s of stops.reverse()) await s().catch(() => {});
-  await agent.close();
-});
-
-async function proxyFor(yaml: string): Promise<{ proxy: TestProxy; base: string }> {
-  const proxy = await startProxy(yaml);
-  stops.push(() => proxy.stop());
-  return { proxy, base: `http://127.0.0.1:${proxy.port("public")}` };
-}
-
-function keep<T extends Origin>(o: T): T {
-  stops.push(() => o.close());
-  return o;
-}
+const { proxyFor, keep } = testScope();
 
 function logTime(l: Record<string, unknown>): number {
   return typeof l.time === "number" ? l.time : Number.NaN;

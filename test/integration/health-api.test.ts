@@ -3,27 +3,11 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { freePort, sleep, startOrigin, waitFor, type Origin } from "../support/net.ts";
-import { startProxy, type TestProxy } from "../support/proxy.ts";
 import {
-  agent, apiServer, burst, get, startChecked, tally, transitions, upstreams, waitTransition, type ApiServer,
+  apiServer, burst, get, startChecked, tally, transitions, upstreams, waitTransition, type ApiServer, testScope,
 } from "./failover-helpers.ts";
 
-const stops: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const s of stops.reverse()) await s().catch(() => {});
-  await agent.close();
-});
-
-async function proxyFor(yaml: string): Promise<{ proxy: TestProxy; base: string }> {
-  const proxy = await startProxy(yaml);
-  stops.push(() => proxy.stop());
-  return { proxy, base: `http://127.0.0.1:${proxy.port("public")}` };
-}
-
-function keep<T extends Origin>(o: T): T {
-  stops.push(() => o.close());
-  return o;
-}
+const { proxyFor, keep } = testScope();
 
 function pick(s: ApiServer): Record<string, unknown> {
   return { state: s.state, weight: s.weight, effective_weight: s.effective_weight, backup: s.backup, active: s.active, total: s.total, failures: s.failures };

@@ -17,7 +17,7 @@ import type { Lease } from "../../upstream/pool.ts";
 import type { ServerView } from "../../upstream/server.ts";
 import type { ListenerPlan } from "../../config/schema.ts";
 import type { Outcome } from "../../core/types.ts";
-import { h1PoolFor } from "./upstreams.ts";
+import { h1PoolForServer } from "./upstreams.ts";
 import type { H1Call, H1Events, H1Phase } from "./h1-client.ts";
 import { stickyId } from "../../upstream/pool.ts";
 import { cookieValue } from "../../core/key.ts";
@@ -130,7 +130,7 @@ export class Forward implements H1Events {
     this.#connected = false;
     this.#timedOut = false;
     this.#responding = false;
-    const pool = h1PoolFor(s.host, s.port, this.#route.pool.plan.tls, this.#plan.timeouts.connectMs);
+    const pool = h1PoolForServer(s, this.#route.pool.plan.tls, this.#plan.timeouts.connectMs);
     this.#up = pool.request({
       method: pr.method,
       target: pr.target,

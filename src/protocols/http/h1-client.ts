@@ -522,6 +522,9 @@ export class H1Pool {
   /** Open sockets, idle and in use. */
   get size(): number { return this.#all.size; }
 
+  /** destroy() was called (shutdown): the pool takes no more requests. */
+  get closed(): boolean { return this.#closed; }
+
   destroy(): void {
     this.#closed = true;
     for (const c of [...this.#all]) c.destroy();

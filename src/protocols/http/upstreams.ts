@@ -47,6 +47,19 @@ export function serverName(tls: UpstreamTls, host: string): string | undefined {
 const h1pools = new Map<string, H1Pool>();
 const caFiles = new Map<string, Buffer>();
 
+interface CachedPool { readonly tls: UpstreamTls; readonly connectTimeoutMs: number; readonly pool: H1Pool }
+/** Per-server memo of h1PoolFor, so the per-request path builds no lookup string. */
+const byServer = new WeakMap<object, CachedPool>();
+
+/** h1PoolFor memoised on the server object (the hot path: one WeakMap read per request). */
+export function h1PoolForServer(s: { readonly host: string; readonly port: number }, tls: UpstreamTls, connectTimeoutMs: number): H1Pool {
+  const c = byServer.get(s);
+  if (c !== undefined && c.tls === tls && c.connectTimeoutMs === connectTimeoutMs && !c.pool.closed) return c.pool;
+  const pool = h1PoolFor(s.host, s.port, tls, connectTimeoutMs);
+  byServer.set(s, { tls, connectTimeoutMs, pool });
+  return pool;
+}
+
 /**
  * The h1-client pool for one server (requests and responses: forward.ts). The node:http agents above
  * remain for Upgrade tunnels (upgrade.ts), which are rare and long-lived.
