@@ -1,8 +1,9 @@
-// The client side of one exchange, HTTP/1.x (node:http ServerResponse) or HTTP/2 (one stream), behind
+// The client side of one exchange, HTTP/1.x (h1-server.ts) or HTTP/2 (one node:http2 stream), behind
 // one small interface so Forward does not care which. Rules (RFC 9110 §15.2, RFC 9112 §6, RFC 9113 §8.1):
 // at most one 100, no 1xx to HTTP/1.0 clients, no body for HEAD/204/304, a cut-off response is never
 // completed (HTTP/1: the connection is destroyed; HTTP/2: RST_STREAM), trailers only where they can be sent.
-import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from "node:http";
+import type { OutgoingHttpHeaders } from "node:http";
+import type { Readable } from "node:stream";
 import http2 from "node:http2";
 import type { ServerHttp2Stream } from "node:http2";
 import { errorHeaders, errorText, type HttpErrorCause } from "./responses.ts";
@@ -37,6 +38,39 @@ export interface Downstream {
   onClose(cb: () => void): void;
 }
 
+/** A request body as Forward reads it: started once the upstream connection is up, paused for backpressure. */
+export interface BodySource {
+  /** Deliver the body: chunks to onData, then onEnd once. */
+  start(onData: (chunk: Buffer) => void, onEnd: () => void): void;
+  pause(): void;
+  resume(): void;
+  /** No more delivery (the exchange is over). */
+  stop(): void;
+}
+
+/** A Readable (an HTTP/2 request stream) as a BodySource. */
+export function readableBody(r: Readable): BodySource {
+  let data: ((chunk: Buffer) => void) | null = null;
+  return {
+    start(onData, onEnd) {
+      data = onData;
+      r.on("data", onData);
+      r.once("end", onEnd);
+      r.on("error", noop); // a client that goes away shows through Downstream.onClose
+      r.resume();
+    },
+    pause() { r.pause(); },
+    resume() { r.resume(); },
+    stop() {
+      if (data !== null) r.removeListener("data", data);
+      data = null;
+      r.pause();
+    },
+  };
+}
+
+function noop(): void { /* see readableBody */ }
+
 /** Flat [name, value, ...] -> node's header object; repeated names become arrays; names lower-cased. */
 function toObject(raw: readonly string[], into: OutgoingHttpHeaders): OutgoingHttpHeaders {
   for (let i = 0; i < raw.length; i += 2) {
@@ -53,106 +87,6 @@ function trailerPairs(raw: readonly string[]): [string, string][] {
   const out: [string, string][] = [];
   for (let i = 0; i < raw.length; i += 2) out.push([raw[i], raw[i + 1]]);
   return out;
-}
-
-export class Http1Downstream implements Downstream {
-  readonly version: string;
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
-  #sent100 = false;
-  #cut = false;
-
-  constructor(req: IncomingMessage, res: ServerResponse) {
-    this.#req = req;
-    this.#res = res;
-    this.version = req.httpVersionMinor === 0 ? "1.0" : "1.1";
-    if (this.version === "1.1") {
-      req.socket.once("end", this.#onFin);
-      res.once("finish", this.#unwatch);
-      res.once("close", this.#unwatch);
-    }
-  }
-
-  /**
-   * The client sent FIN while its request is open. A half-close (shutdown(WR) after a full request) must
-   * still get its response (hardening.md F09, HAProxy without abortonclose); a client that closed for
-   * good must not pin upstream work until a timeout. TCP cannot tell them apart, so the proxy sends an
-   * interim "102 Processing" (RFC 9110 §15.2: clients parse any 1xx), twice, 250 ms apart: a closed
-   * peer answers the first with RST and the second write fails, which ends the exchange as a client
-   * abort; a half-closed peer reads them and then the real answer.
-   */
-  readonly #onFin = (): void => {
-    if (!this.#probe()) return;
-    setTimeout(this.#probe, 250).unref();
-  };
-
-  readonly #probe = (): boolean => {
-    const res = this.#res;
-    if (res.headersSent || res.destroyed || res.writableEnded) return false;
-    res.writeProcessing();
-    return true;
-  };
-
-  readonly #unwatch = (): void => { this.#req.socket?.removeListener("end", this.#onFin); };
-
-  headersSent(): boolean { return this.#res.headersSent || this.#cut; }
-  gone(): boolean { return this.#res.writableEnded || this.#res.destroyed; }
-
-  info(status: number, raw: readonly string[]): void {
-    const res = this.#res;
-    if (this.version === "1.0" || res.headersSent || res.destroyed) return;
-    if (status === 100) {
-      if (this.#sent100) return;
-      this.#sent100 = true;
-      res.writeContinue();
-    } else if (status === 102) {
-      res.writeProcessing();
-    } else if (status === 103) {
-      const hints = toObject(raw, {});
-      if (hints.link !== undefined) res.writeEarlyHints(hints as Record<string, string | string[]>);
-    }
-    // other 1xx codes have no node:http writer; they are informational only and dropped
-  }
-
-  head(status: number, reason: string, headers: string[], _bodyless: boolean, _wantTrailers: boolean): void {
-    this.#res.writeHead(status, reason, headers);
-  }
-
-  write(chunk: Buffer): boolean { return this.#res.write(chunk); }
-  onDrain(cb: () => void): void { this.#res.once("drain", cb); }
-
-  end(trailers: readonly string[] | null): void {
-    // node writes trailers only with chunked framing (no Content-Length), and ignores them otherwise
-    if (trailers !== null && trailers.length > 0) this.#res.addTrailers(trailerPairs(trailers));
-    this.#res.end();
-  }
-
-  abort(): void {
-    this.#cut = true;
-    this.#res.destroy();
-  }
-
-  kill(): void {
-    this.#cut = true;
-    const sock = this.#res.socket;
-    if (sock !== null && !sock.destroyed) sock.resetAndDestroy();
-    else this.#res.destroy();
-  }
-
-  closeAfter(): void { this.#res.shouldKeepAlive = false; }
-
-  error(status: number, cause: HttpErrorCause, detail: string | null): void {
-    const res = this.#res;
-    if (this.headersSent()) { this.abort(); return; }
-    if (res.destroyed) return;
-    // an unread request body would be parsed as the next request: close instead (H26, F07)
-    if (!this.#req.complete) res.shouldKeepAlive = false;
-    const body = errorText(status, cause, detail);
-    res.writeHead(status, errorHeaders(cause, body));
-    res.end(body);
-  }
-
-  onClose(cb: () => void): void { this.#res.once("close", cb); }
 }
 
 /** The response is complete while the client still sends: RST_STREAM(NO_ERROR) once it is flushed (RFC 9113 §8.1). */

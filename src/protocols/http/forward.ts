@@ -11,7 +11,6 @@
 // body); body = the client's request body (an idle gap, or under MIN_BODY_RATE on average); send = a
 // response write the client does not take. Each one ends the exchange; a response already started is
 // cut (the client connection is closed / the stream reset), never completed.
-import type { Readable } from "node:stream";
 import type { Route } from "../../core/route.ts";
 import type { Lease } from "../../upstream/pool.ts";
 import type { ServerView } from "../../upstream/server.ts";
@@ -23,7 +22,7 @@ import { stickyId } from "../../upstream/pool.ts";
 import { cookieValue } from "../../core/key.ts";
 import { clientResponseHeaders } from "./headers.ts";
 import type { HttpErrorCause } from "./responses.ts";
-import type { Downstream } from "./downstream.ts";
+import type { BodySource, Downstream } from "./downstream.ts";
 import type { ProxyRequest } from "./front.ts";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
@@ -47,7 +46,7 @@ export interface ForwardInput {
   /** Upstream header list (headers.ts upstreamRequestHeaders). */
   readonly headers: string[];
   /** The request body as the client sends it; null when the request has none. */
-  readonly body: Readable | null;
+  readonly body: BodySource | null;
   /** The client's request trailers once the body ended (HTTP/1 chunked); null = none. */
   readonly trailers: (() => readonly string[]) | null;
   readonly down: Downstream;
@@ -299,10 +298,7 @@ export class Forward implements H1Events {
     if (body === null) return;
     this.#body = "pumping";
     this.#waitStart = performance.now();
-    body.on("data", this.#onBodyData);
-    body.on("end", this.#onBodyEnd);
-    body.on("error", noop); // a client that goes away shows through down.onClose
-    body.resume();
+    body.start(this.#onBodyData, this.#onBodyEnd);
     this.#armBodyTimer(this.#plan.timeouts.bodyMs);
   }
 
@@ -369,7 +365,7 @@ export class Forward implements H1Events {
   #clientFault(status: number, cause: HttpErrorCause): void {
     this.#body = "done";
     this.#clearBodyTimer();
-    this.#in.body?.pause();
+    this.#in.body?.stop();
     const lease = this.#lease;
     this.#lease = null;
     lease?.release("client-aborted");
@@ -410,10 +406,7 @@ export class Forward implements H1Events {
     this.#finished = true;
     this.#clearBodyTimer();
     if (this.#sendTimer !== null) { clearTimeout(this.#sendTimer); this.#sendTimer = null; }
-    if (this.#body !== "done" && this.#body !== "none") {
-      this.#in.body?.removeListener("data", this.#onBodyData);
-      this.#in.body?.pause();
-    }
+    if (this.#body !== "done" && this.#body !== "none") this.#in.body?.stop();
     const lease = this.#lease;
     this.#lease = null;
     lease?.release(outcome ?? (error === "client-aborted" || error === "send-timeout" ? "client-aborted" : "upstream-reset"));
@@ -428,8 +421,6 @@ export class Forward implements H1Events {
     });
   }
 }
-
-function noop(): void { /* a client that goes away shows through down.onClose */ }
 
 /** The response announces trailers (a Trailer field). */
 function hasTrailerField(raw: readonly string[]): boolean {

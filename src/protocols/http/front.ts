@@ -4,7 +4,7 @@
 // maxHeadersCount silently truncates), two Host lines or a malformed Host, Transfer-Encoding in an HTTP/1.0
 // request, absolute-form targets naming another host than Host (this is not a forward proxy), CONNECT.
 // What passes is described by a ProxyRequest; the upstream request is built from it, not from raw bytes.
-import type { IncomingMessage } from "node:http";
+import type { H1Head } from "./h1-server.ts";
 import type { IncomingHttpHeaders } from "node:http2";
 import type { HttpErrorCause } from "./responses.ts";
 
@@ -76,9 +76,9 @@ function pathOf(target: string): string {
 }
 
 /** Checks one parsed HTTP/1.x request head. Precondition: llhttp accepted it (strict mode). */
-export function checkHttp1(req: IncomingMessage, maxHeaders: number, upgrade: boolean): FrontResult {
-  const major = req.httpVersionMajor;
-  const minor = req.httpVersionMinor;
+export function checkHttp1(req: H1Head, maxHeaders: number, upgrade: boolean): FrontResult {
+  const major = req.major;
+  const minor = req.minor;
   if (major !== 1 || (minor !== 0 && minor !== 1)) return no(505, "unsupported-version", `HTTP/${major}.${minor} request line`);
   const raw = req.rawHeaders;
   if (raw.length > maxHeaders * 2) return no(431, "too-many-headers", `more than ${maxHeaders} header lines`);
@@ -104,9 +104,9 @@ export function checkHttp1(req: IncomingMessage, maxHeaders: number, upgrade: bo
   if (host !== null && !validHost(host)) return no(400, "bad-request", "invalid Host");
   // RFC 9112 §6.1: TE in HTTP/1.0 means faulty framing (node decodes it anyway)
   if (te && minor === 0) return no(400, "bad-request", "Transfer-Encoding in an HTTP/1.0 request");
-  const method = req.method ?? "";
+  const method = req.method;
   if (method === "CONNECT") return no(405, "not-a-forward-proxy", "CONNECT");
-  const url = req.url ?? "";
+  const url = req.url;
   let target = url;
   let authority = host;
   if (url === "*") {
@@ -140,12 +140,16 @@ export function checkHttp1(req: IncomingMessage, maxHeaders: number, upgrade: bo
 }
 
 /** Upgrades relayed as a tunnel: HTTP/1.1 GET without a body, not h2c (HTTP/2 to clients is TLS + ALPN only). */
-export function wantsTunnel(req: IncomingMessage): boolean {
-  if (req.method !== "GET" || req.httpVersionMinor !== 1) return false;
-  const h = req.headers;
-  if (h["transfer-encoding"] !== undefined || (h["content-length"] !== undefined && h["content-length"] !== "0")) return false;
-  const up = h.upgrade;
-  if (up === undefined || up === "") return false;
+export function wantsTunnel(req: H1Head): boolean {
+  if (req.method !== "GET" || req.minor !== 1) return false;
+  const raw = req.rawHeaders;
+  let up: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i].toLowerCase();
+    if (n === "transfer-encoding" || (n === "content-length" && raw[i + 1].trim() !== "0")) return false;
+    if (n === "upgrade" && up === null) up = raw[i + 1];
+  }
+  if (up === null || up === "") return false;
   return !/(^|[\s,])h2c($|[\s,])/i.test(up);
 }
 

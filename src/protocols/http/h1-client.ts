@@ -11,30 +11,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import type { Socket } from "node:net";
-import { createRequire } from "node:module";
-
-interface ParserInstance {
-  initialize(type: number, resource: object, maxHeaderSize: number, lenient: number): void;
-  execute(data: Buffer): number | Error;
-  finish(): number | Error | undefined;
-  close(): void;
-  [k: number]: unknown;
-}
-interface ParserCtor {
-  new (): ParserInstance;
-  readonly RESPONSE: number;
-  readonly kOnHeaders: number;
-  readonly kOnHeadersComplete: number;
-  readonly kOnBody: number;
-  readonly kOnMessageComplete: number;
-  readonly kLenientNone: number;
-}
-// node:http's own parser binding (llhttp); not in @types/node, so narrowed here once.
-const HTTPParser = (createRequire(import.meta.url)("_http_common") as { HTTPParser: ParserCtor }).HTTPParser;
-const kOnHeaders = HTTPParser.kOnHeaders | 0;
-const kOnHeadersComplete = HTTPParser.kOnHeadersComplete | 0;
-const kOnBody = HTTPParser.kOnBody | 0;
-const kOnMessageComplete = HTTPParser.kOnMessageComplete | 0;
+import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 
 export type H1Phase = "connect" | "request" | "response";
 
