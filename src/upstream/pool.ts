@@ -69,7 +69,8 @@ export class Pool {
   readonly #persistence: Persistence | null;
   #tick: TimerHandle | null = null;
   #closed = false;
-  /** Pending inactive expiries per server: timestamps, oldest first. */
+  /** Pending inactive expiries per server: flat [expiry, count, ...] pairs, oldest first; expiries are
+   *  rounded up to the tick, so a busy server has a handful of pairs, not one entry per request. */
   readonly #linger = new Map<Server, number[]>();
   /** Units refused because no server was eligible. */
   refusals = 0;
@@ -215,7 +216,9 @@ export class Pool {
       s.inactive++;
       let q = this.#linger.get(s);
       if (q === undefined) { q = []; this.#linger.set(s, q); }
-      q.push(this.#clock.now() + linger);
+      const at = Math.ceil((this.#clock.now() + linger) / TICK_MS) * TICK_MS;
+      if (q.length > 0 && q[q.length - 2] === at) q[q.length - 1]++;
+      else q.push(at, 1);
       this.#ensureTick();
     }
     afterRelease(s);
@@ -311,7 +314,7 @@ export class Pool {
     this.#tick?.cancel();
     this.#tick = null;
     // pending linger entries die with the pool (servers may live on in a reloaded pool)
-    for (const [s, q] of this.#linger) s.inactive -= q.length;
+    for (const [s, q] of this.#linger) for (let i = 1; i < q.length; i += 2) s.inactive -= q[i];
     this.#linger.clear();
     this.#primary.close();
     this.#backup.close();
@@ -330,8 +333,8 @@ export class Pool {
     let pending = false;
     for (const [s, q] of this.#linger) {
       let n = 0;
-      while (n < q.length && q[n] <= now) n++;
-      if (n > 0) { q.splice(0, n); s.inactive -= n; }
+      while (n < q.length && q[n] <= now) { s.inactive -= q[n + 1]; n += 2; }
+      if (n > 0) q.splice(0, n);
       if (q.length === 0) this.#linger.delete(s); else pending = true;
     }
     if (this.plan.slowStartMs > 0) this.rebuild();

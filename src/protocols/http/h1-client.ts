@@ -226,6 +226,21 @@ class Exchange implements H1Call {
   }
 }
 
+// Plain upstream sockets read into one shared buffer (net's onread): no Buffer and no stream machinery
+// per read. Sharing is safe because each read is parsed at once and llhttp's callbacks copy what they
+// hand on (header strings, body chunks as new Buffers).
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+const kConn = Symbol("switchyard.h1.conn");
+type OnreadSocket = Socket & { [kConn]?: Conn };
+const ONREAD = {
+  buffer: READ_BUFFER,
+  // net calls it as a method of the socket; the buffer handed back is READ_BUFFER itself
+  callback(this: unknown, n: number): boolean {
+    (this as OnreadSocket)[kConn]?.onData(READ_BUFFER.subarray(0, n));
+    return true;
+  },
+};
+
 /** One upstream socket with its parser. */
 class Conn {
   readonly pool: H1Pool;
@@ -240,7 +255,8 @@ class Conn {
   fields: string[] | null = null;
   upgraded = false;
 
-  constructor(pool: H1Pool, socket: Socket) {
+  /** `viaOnread`: a plain socket whose reads land in the shared READ_BUFFER (net's onread), not 'data'. */
+  constructor(pool: H1Pool, socket: Socket, viaOnread: boolean) {
     this.pool = pool;
     this.socket = socket;
     const p = new HTTPParser();
@@ -251,7 +267,8 @@ class Conn {
     p[kOnMessageComplete] = onMessageComplete;
     (p as unknown as { conn: Conn }).conn = this;
     this.parser = p;
-    socket.on("data", this.onData);
+    if (viaOnread) (socket as OnreadSocket)[kConn] = this;
+    else socket.on("data", this.onData);
     socket.on("end", this.onEnd);
     socket.on("error", this.onError);
     socket.on("close", this.onClose);
@@ -444,7 +461,8 @@ export class H1Pool {
   /** Start one exchange. Events may fire synchronously only for onConnected on a reused socket. */
   request(head: H1RequestHead, ev: H1Events): H1Call {
     const now = performance.now();
-    while (this.#idle.length > 0) {
+    // an upgrade takes its socket away for good: it gets a fresh one that reads through 'data' events
+    while (this.#idle.length > 0 && head.upgrade === null) {
       const c = this.#idle.pop() as Conn;
       if (c.dead || c.socket.readableEnded || now - c.idleSince > this.opts.keepAliveTimeoutMs) { c.destroy(); continue; }
       const x = new Exchange(c, head, ev, true);
@@ -457,11 +475,12 @@ export class H1Pool {
       return x;
     }
     const t = this.opts.tls;
+    const viaOnread = t === null && head.upgrade === null;
     const socket = t === null
-      ? net.connect({ host: this.host, port: this.port, noDelay: true })
+      ? net.connect(viaOnread ? { host: this.host, port: this.port, noDelay: true, onread: ONREAD } : { host: this.host, port: this.port, noDelay: true })
       : tls.connect({ host: this.host, port: this.port, ca: t.ca ?? undefined, servername: t.servername, rejectUnauthorized: t.verify, minVersion: "TLSv1.2", ALPNProtocols: ["http/1.1"] });
     if (t !== null) socket.setNoDelay(true);
-    const c = new Conn(this, socket);
+    const c = new Conn(this, socket, viaOnread);
     this.#all.add(c);
     const x = new Exchange(c, head, ev, false);
     c.x = x;
