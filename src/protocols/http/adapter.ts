@@ -167,7 +167,7 @@ class HttpHandler implements ProtocolHandler, H1Handler {
       socket,
     };
     const front = checkHttp1(head, state.plan.limits.maxHeaders, false);
-    this.#admit(front, state.plan, state.routes, facts, x, x, x.trailersOf);
+    this.#admit(front, state.plan, state.routes, facts, x, x);
   }
 
   wantsTunnel(head: H1Head): boolean {
@@ -224,11 +224,11 @@ class HttpHandler implements ProtocolHandler, H1Handler {
       socket: sock,
     };
     const front = checkHttp2(headers, raw, stream.endAfterHeaders, state.plan.limits.maxHeaders);
-    this.#admit(front, state.plan, state.routes, facts, down, readableBody(stream), null);
+    this.#admit(front, state.plan, state.routes, facts, down, readableBody(stream));
   };
 
   /** Front verdict, route, body limit, then Forward. */
-  #admit(front: FrontResult, plan: ListenerPlan, routes: RouteTable, f: ClientFacts, down: Downstream, body: BodySource, trailers: (() => readonly string[]) | null): void {
+  #admit(front: FrontResult, plan: ListenerPlan, routes: RouteTable, f: ClientFacts, down: Downstream, body: BodySource): void {
     if (!front.ok) {
       down.closeAfter();
       down.error(front.reject.status, front.reject.cause, front.reject.detail);
@@ -260,7 +260,7 @@ class HttpHandler implements ProtocolHandler, H1Handler {
       bodyLength: pr.bodyLength, expectContinue: pr.expectContinue, upgrade: null,
     });
     new Forward({
-      pr, headers, body: pr.bodyLength === 0 ? null : body, trailers, down,
+      pr, headers, body: pr.bodyLength === 0 ? null : body, down,
       clientIp: f.clientIp, clientPort: f.clientPort, cookie: route.pool.plan.sticky === null ? undefined : cookieOf(raw),
     }, route, plan, key, (d) => this.#log(f, pr, route.pool.name, d)).start();
   }

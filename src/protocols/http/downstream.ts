@@ -34,32 +34,47 @@ export interface Downstream {
   closeAfter(): void;
   /** The proxy's own answer (a cut-off when a head already went out). */
   error(status: number, cause: HttpErrorCause, detail: string | null): void;
-  /** Called once when the client side closes, after end() or not. */
-  onClose(cb: () => void): void;
+  /** w hears once when the client side closes, after end() or not. */
+  onClose(w: ClientWatcher): void;
+}
+
+/** Who hears that the client side closed (Forward: no closure per request). */
+export interface ClientWatcher {
+  clientClosed(): void;
+}
+
+/** Where a request body goes. */
+export interface BodySink {
+  bodyData(chunk: Buffer): void;
+  bodyEnd(): void;
 }
 
 /** A request body as Forward reads it: started once the upstream connection is up, paused for backpressure. */
 export interface BodySource {
-  /** Deliver the body: chunks to onData, then onEnd once. */
-  start(onData: (chunk: Buffer) => void, onEnd: () => void): void;
+  /** Deliver the body: chunks to sink.bodyData, then sink.bodyEnd once. */
+  start(sink: BodySink): void;
   pause(): void;
   resume(): void;
   /** No more delivery (the exchange is over). */
   stop(): void;
+  /** The request's trailer fields once the body ended (HTTP/1 chunked), flat; null = none. */
+  trailers(): readonly string[] | null;
 }
 
 /** A Readable (an HTTP/2 request stream) as a BodySource. */
 export function readableBody(r: Readable): BodySource {
   let data: ((chunk: Buffer) => void) | null = null;
   return {
-    start(onData, onEnd) {
+    start(sink) {
+      const onData = (chunk: Buffer): void => { sink.bodyData(chunk); };
       data = onData;
       r.on("data", onData);
-      r.once("end", onEnd);
+      r.once("end", () => { sink.bodyEnd(); });
       r.on("error", noop); // a client that goes away shows through Downstream.onClose
       r.resume();
     },
     pause() { r.pause(); },
+    trailers() { return null; },
     resume() { r.resume(); },
     stop() {
       if (data !== null) r.removeListener("data", data);
@@ -178,5 +193,5 @@ export class Http2Downstream implements Downstream {
     resetUnread(s);
   }
 
-  onClose(cb: () => void): void { this.#stream.once("close", cb); }
+  onClose(w: ClientWatcher): void { this.#stream.once("close", () => { w.clientClosed(); }); }
 }

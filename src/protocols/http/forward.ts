@@ -22,7 +22,7 @@ import { stickyId } from "../../upstream/pool.ts";
 import { cookieValue } from "../../core/key.ts";
 import { clientResponseHeaders } from "./headers.ts";
 import type { HttpErrorCause } from "./responses.ts";
-import type { BodySource, Downstream } from "./downstream.ts";
+import type { BodySink, BodySource, ClientWatcher, Downstream } from "./downstream.ts";
 import type { ProxyRequest } from "./front.ts";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
@@ -47,8 +47,6 @@ export interface ForwardInput {
   readonly headers: string[];
   /** The request body as the client sends it; null when the request has none. */
   readonly body: BodySource | null;
-  /** The client's request trailers once the body ended (HTTP/1 chunked); null = none. */
-  readonly trailers: (() => readonly string[]) | null;
   readonly down: Downstream;
   readonly clientIp: string;
   readonly clientPort: number;
@@ -59,7 +57,7 @@ export interface ForwardInput {
 type BodyState = "none" | "idle" | "pumping" | "paused" | "done";
 
 /** State of one proxied request; it is its own h1-client event sink (no closures per request). */
-export class Forward implements H1Events {
+export class Forward implements H1Events, BodySink, ClientWatcher {
   readonly #in: ForwardInput;
   readonly #route: Route;
   readonly #plan: ListenerPlan;
@@ -104,7 +102,7 @@ export class Forward implements H1Events {
     this.#key = key;
     this.#done = done;
     this.#body = input.body === null ? "none" : "idle";
-    input.down.onClose(this.#onClientClose);
+    input.down.onClose(this);
   }
 
   /** Pick a server (excluding those tried) and send; answers 503 when nothing is eligible. */
@@ -200,16 +198,16 @@ export class Forward implements H1Events {
     this.#bytes += chunk.length;
     if (this.#in.down.write(chunk)) return true;
     this.#waitClient = true;
-    if (this.#sendTimer === null) this.#sendTimer = setTimeout(this.#onSendTimeout, this.#plan.timeouts.sendMs);
-    this.#in.down.onDrain(this.#onDownDrain);
+    if (this.#sendTimer === null) this.#sendTimer = setTimeout(() => this.#onSendTimeout(), this.#plan.timeouts.sendMs);
+    this.#in.down.onDrain(() => this.#onDownDrain());
     return false;
   }
 
-  readonly #onDownDrain = (): void => {
+  #onDownDrain(): void {
     this.#waitClient = false;
     if (this.#sendTimer !== null) { clearTimeout(this.#sendTimer); this.#sendTimer = null; }
     if (!this.#finished) this.#up?.resume();
-  };
+  }
 
   onEnd(trailers: string[] | null): void {
     if (this.#finished) return;
@@ -298,11 +296,12 @@ export class Forward implements H1Events {
     if (body === null) return;
     this.#body = "pumping";
     this.#waitStart = performance.now();
-    body.start(this.#onBodyData, this.#onBodyEnd);
+    body.start(this);
     this.#armBodyTimer(this.#plan.timeouts.bodyMs);
   }
 
-  readonly #onBodyData = (chunk: Buffer): void => {
+  /** BodySink: a chunk of the client's request body. */
+  bodyData(chunk: Buffer): void {
     if (this.#finished || this.#body === "done") return;
     this.#bodyBytes += chunk.length;
     const now = performance.now();
@@ -314,34 +313,35 @@ export class Forward implements H1Events {
     this.#in.body?.pause();
     this.#body = "paused";
     this.#waitStart = -1;
-    up.onceDrain(this.#onUpDrain);
-  };
+    up.onceDrain(() => this.#onUpDrain());
+  }
 
-  readonly #onUpDrain = (): void => {
+  #onUpDrain(): void {
     if (this.#body !== "paused" || this.#finished) return;
     this.#body = "pumping";
     this.#waitStart = performance.now();
     this.#in.body?.resume();
     this.#armBodyTimer(this.#plan.timeouts.bodyMs);
-  };
+  }
 
-  readonly #onBodyEnd = (): void => {
+  /** BodySink: the client's request body is complete. */
+  bodyEnd(): void {
     if (this.#body === "done") return;
     this.#body = "done";
     this.#clearBodyTimer();
     const up = this.#up;
     if (up === null || this.#finished) return;
-    const t = this.#in.trailers?.() ?? null;
+    const t = this.#in.body?.trailers() ?? null;
     let pairs: [string, string][] | null = null;
     if (t !== null && t.length > 0 && this.#in.pr.bodyLength < 0) {
       pairs = [];
       for (let i = 0; i < t.length; i += 2) if (!TRAILER_DENY.has(t[i].toLowerCase())) pairs.push([t[i], t[i + 1]]);
     }
     up.end(pairs !== null && pairs.length > 0 ? pairs : null);
-  };
+  }
 
   #armBodyTimer(ms: number): void {
-    if (this.#bodyTimer === null) this.#bodyTimer = setTimeout(this.#onBodyTimer, Math.max(1, ms));
+    if (this.#bodyTimer === null) this.#bodyTimer = setTimeout(() => this.#onBodyTimer(), Math.max(1, ms));
   }
 
   #clearBodyTimer(): void {
@@ -349,7 +349,7 @@ export class Forward implements H1Events {
   }
 
   /** Idle gap over `body`, or less than MIN_BODY_RATE on average once `body` has passed: 408. */
-  readonly #onBodyTimer = (): void => {
+  #onBodyTimer(): void {
     this.#bodyTimer = null;
     if (this.#body !== "pumping" || this.#finished) return;
     const limit = this.#plan.timeouts.bodyMs;
@@ -359,7 +359,7 @@ export class Forward implements H1Events {
     const allowed = limit + (this.#bodyBytes * 1000) / MIN_BODY_RATE;
     if (gap >= limit || waited >= allowed) { this.#clientFault(408, "body-timeout"); return; }
     this.#armBodyTimer(Math.min(limit - gap, allowed - waited));
-  };
+  }
 
   /** The client broke a limit (size, time): answer if nothing went out yet, close its connection, drop the upstream request. */
   #clientFault(status: number, cause: HttpErrorCause): void {
@@ -374,20 +374,21 @@ export class Forward implements H1Events {
     this.#fail(status, cause, null);
   }
 
-  readonly #onSendTimeout = (): void => {
+  #onSendTimeout(): void {
     this.#sendTimer = null;
     if (this.#finished || !this.#waitClient) return;
     this.#in.down.kill();
     this.#abandonAttempt();
     this.#finish(this.#status, "send-timeout", "client-aborted");
-  };
+  }
 
-  readonly #onClientClose = (): void => {
+  /** ClientWatcher: the client side closed (after the answer, or before it was complete). */
+  clientClosed(): void {
     if (this.#finished) return;
     // the client went away before the response was complete: stop the upstream side, no passive penalty
     this.#abandonAttempt();
     this.#finish(499, "client-aborted", null);
-  };
+  }
 
   #releaseFailed(outcome: Outcome): void {
     const lease = this.#lease;

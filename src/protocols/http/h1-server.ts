@@ -16,7 +16,7 @@
 // - a client FIN while its request is open: see Exchange.#probe (hardening.md F09).
 import type { Socket } from "node:net";
 import { HTTPParser, METHODS, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
-import type { BodySource, Downstream } from "./downstream.ts";
+import type { BodySink, BodySource, ClientWatcher, Downstream } from "./downstream.ts";
 import { errorHeaders, errorText, type HttpErrorCause } from "./responses.ts";
 
 /** One parsed request head. */
@@ -426,7 +426,7 @@ export class H1Exchange implements Downstream, BodySource {
   requestDone = false;
   /** The answer is complete (end, error or a cut). */
   answeredAll = false;
-  trailers: readonly string[] = [];
+  #trailers: readonly string[] | null = null;
   #hasBody: boolean;
   #headSent = false;
   #cut = false;
@@ -436,10 +436,9 @@ export class H1Exchange implements Downstream, BodySource {
   #pendingHead: string | null = null;
   #sent100 = false;
   #probes = 0;
-  #closeCb: (() => void) | null = null;
+  #watcher: ClientWatcher | null = null;
   // request body
-  #onData: ((chunk: Buffer) => void) | null = null;
-  #onEnd: (() => void) | null = null;
+  #sink: BodySink | null = null;
   #paused = true;
   #buffered: Buffer[] | null = null;
   #ended = false;
@@ -454,9 +453,8 @@ export class H1Exchange implements Downstream, BodySource {
 
   // ---- BodySource
 
-  start(onData: (chunk: Buffer) => void, onEnd: () => void): void {
-    this.#onData = onData;
-    this.#onEnd = onEnd;
+  start(sink: BodySink): void {
+    this.#sink = sink;
     this.resume();
   }
 
@@ -466,23 +464,24 @@ export class H1Exchange implements Downstream, BodySource {
   }
 
   resume(): void {
-    if (this.#onData === null) return;
+    if (this.#sink === null) return;
     this.#paused = false;
     const b = this.#buffered;
     if (b !== null) {
       this.#buffered = null;
       for (let i = 0; i < b.length; i++) {
-        if (this.#paused || this.#onData === null) { (this.#buffered ??= []).push(...b.slice(i)); return; }
-        this.#onData(b[i]);
+        if (this.#paused || this.#sink === null) { (this.#buffered ??= []).push(...b.slice(i)); return; }
+        this.#sink.bodyData(b[i]);
       }
     }
     if (this.requestDone && !this.#ended && !this.#paused) this.#fireEnd();
     this.conn.bodyFlow();
   }
 
+  trailers(): readonly string[] | null { return this.#trailers; }
+
   stop(): void {
-    this.#onData = null;
-    this.#onEnd = null;
+    this.#sink = null;
     this.#buffered = null;
     this.#paused = true;
   }
@@ -491,25 +490,22 @@ export class H1Exchange implements Downstream, BodySource {
   holding(): boolean { return this.#buffered !== null; }
 
   pushBody(chunk: Buffer): void {
-    if (!this.#paused && this.#onData !== null) { this.#onData(chunk); return; }
+    if (!this.#paused && this.#sink !== null) { this.#sink.bodyData(chunk); return; }
     (this.#buffered ??= []).push(chunk);
     if (this.conn.active === this) this.conn.bodyFlow();
   }
 
   endBody(trailers: string[] | null): void {
     this.requestDone = true;
-    if (trailers !== null) this.trailers = trailers;
-    if (!this.#paused && this.#onData !== null && this.#buffered === null) this.#fireEnd();
+    if (trailers !== null) this.#trailers = trailers;
+    if (!this.#paused && this.#sink !== null && this.#buffered === null) this.#fireEnd();
   }
 
   #fireEnd(): void {
     if (this.#ended) return;
     this.#ended = true;
-    const cb = this.#onEnd;
-    if (cb !== null) cb();
+    this.#sink?.bodyEnd();
   }
-
-  readonly trailersOf = (): readonly string[] => this.trailers;
 
   // ---- Downstream
 
@@ -628,7 +624,7 @@ export class H1Exchange implements Downstream, BodySource {
     this.end(null);
   }
 
-  onClose(cb: () => void): void { this.#closeCb = cb; }
+  onClose(w: ClientWatcher): void { this.#watcher = w; }
 
   #done(): void {
     this.answeredAll = true;
@@ -641,9 +637,9 @@ export class H1Exchange implements Downstream, BodySource {
     this.#gone = true;
     this.stop();
     if (this.answeredAll) return;
-    const cb = this.#closeCb;
-    this.#closeCb = null;
-    if (cb !== null) cb();
+    const w = this.#watcher;
+    this.#watcher = null;
+    w?.clientClosed();
   }
 
   /** Parsed but never started (the connection closed first). */
@@ -660,15 +656,15 @@ export class H1Exchange implements Downstream, BodySource {
   clientFin(): void {
     if (this.version === "1.0") return;
     if (!this.#probe()) return;
-    setTimeout(this.#probe, 250).unref();
+    setTimeout(() => { this.#probe(); }, 250).unref();
   }
 
-  readonly #probe = (): boolean => {
+  #probe(): boolean {
     if (this.#headSent || this.#gone || this.answeredAll || this.#probes >= 2) return false;
     this.#probes++;
     this.conn.socket.write("HTTP/1.1 102 Processing\r\n\r\n", "latin1");
     return true;
-  };
+  }
 }
 
 // an early answer's reason phrases (the proxy's own errors); upstream answers carry their own
