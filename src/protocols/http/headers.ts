@@ -4,20 +4,49 @@
 // nothing of the client's raw framing headers reaches an upstream (hardening.md 1.2).
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade", "trailer", "http2-settings"]);
-/** Names a client cannot have removed by listing them in Connection: the proxy routes or frames by them. */
-const PROTECTED = new Set(["host", "content-length"]);
-/** Response fields HTTP/2 forbids (RFC 9113 §8.2.2) beyond the hop-by-hop set. */
-const H2_FORBIDDEN = new Set([...HOP_BY_HOP, "host"]);
 
-/** Names listed in Connection header values (lower-case), or null when there are none. */
+/** name equals `lower` (lower-case a-z, digits, "-") ignoring ASCII case, without allocating. */
+function lowerIs(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+// what the header rules need to know about a field name, found by length first (no lower-casing per field)
+const OTHER = 0;
+const HOP = 1;
+const HOST = 2;
+const EXPECT = 3;
+const COOKIE = 4;
+const CONTENT_LENGTH = 5;
+const XFF = 6;
+const XF_OTHER = 7; // x-forwarded-proto, x-forwarded-host: the proxy sets its own
+
+function kindOf(n: string): number {
+  switch (n.length) {
+    case 2: return lowerIs(n, "te") ? HOP : OTHER;
+    case 4: return lowerIs(n, "host") ? HOST : OTHER;
+    case 6: return lowerIs(n, "expect") ? EXPECT : lowerIs(n, "cookie") ? COOKIE : OTHER;
+    case 7: return lowerIs(n, "upgrade") || lowerIs(n, "trailer") ? HOP : OTHER;
+    case 10: return lowerIs(n, "connection") || lowerIs(n, "keep-alive") ? HOP : OTHER;
+    case 14: return lowerIs(n, "content-length") ? CONTENT_LENGTH : lowerIs(n, "http2-settings") ? HOP : OTHER;
+    case 15: return lowerIs(n, "x-forwarded-for") ? XFF : OTHER;
+    case 16: return lowerIs(n, "proxy-connection") ? HOP : lowerIs(n, "x-forwarded-host") ? XF_OTHER : OTHER;
+    case 17: return lowerIs(n, "transfer-encoding") ? HOP : lowerIs(n, "x-forwarded-proto") ? XF_OTHER : OTHER;
+    default: return OTHER;
+  }
+}
+
+/** Names listed in Connection header values (lower-case), or null when there are none beyond hop-by-hop ones. */
 function connectionNamed(raw: readonly string[]): Set<string> | null {
   let out: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].length === 10 && raw[i].toLowerCase() === "connection") {
-      for (const t of raw[i + 1].split(",")) {
-        const n = t.trim().toLowerCase();
-        if (n !== "" && n !== "close") (out ??= new Set()).add(n);
-      }
+    if (!lowerIs(raw[i], "connection")) continue;
+    const v = raw[i + 1];
+    if (lowerIs(v, "keep-alive") || lowerIs(v, "close")) continue; // the usual values name nothing to remove
+    for (const t of v.split(",")) {
+      const n = t.trim().toLowerCase();
+      if (n !== "" && n !== "close" && !HOP_BY_HOP.has(n)) (out ??= new Set()).add(n);
     }
   }
   return out;
@@ -49,13 +78,15 @@ export function upstreamRequestHeaders(raw: readonly string[], fwd: ForwardedInf
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     if (name.charCodeAt(0) === 58 /* ":" */) continue;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (named !== null && named.has(lower) && !PROTECTED.has(lower))) continue;
-    switch (lower) {
-      case "host": case "expect": case "x-forwarded-proto": case "x-forwarded-host": continue;
-      case "content-length": clZero = true; continue;
-      case "x-forwarded-for": xff = xff === null ? raw[i + 1] : `${xff}, ${raw[i + 1]}`; continue;
-      case "cookie": cookie = cookie === null ? raw[i + 1] : `${cookie}; ${raw[i + 1]}`; continue;
+    const kind = kindOf(name);
+    if (kind === HOP) continue;
+    // Host and Content-Length cannot be removed by naming them in Connection: the proxy routes and frames by them
+    if (named !== null && kind !== HOST && kind !== CONTENT_LENGTH && named.has(name.toLowerCase())) continue;
+    switch (kind) {
+      case HOST: case EXPECT: case XF_OTHER: continue;
+      case CONTENT_LENGTH: clZero = true; continue;
+      case XFF: xff = xff === null ? raw[i + 1] : `${xff}, ${raw[i + 1]}`; continue;
+      case COOKIE: cookie = cookie === null ? raw[i + 1] : `${cookie}; ${raw[i + 1]}`; continue;
       default: out.push(name, raw[i + 1]);
     }
   }
@@ -78,19 +109,27 @@ export function upstreamRequestHeaders(raw: readonly string[], fwd: ForwardedInf
  */
 export function clientResponseHeaders(raw: readonly string[], status: number, h2: boolean): string[] {
   const named = connectionNamed(raw);
-  const drop = h2 ? H2_FORBIDDEN : HOP_BY_HOP;
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    const lower = raw[i].toLowerCase();
-    if (drop.has(lower) || (named !== null && named.has(lower))) continue;
-    if (lower === "content-length") {
+    const name = raw[i];
+    const kind = kindOf(name);
+    if (kind === HOP || (h2 && kind === HOST) || (named !== null && named.has(name.toLowerCase()))) continue;
+    if (kind === CONTENT_LENGTH) {
       if (status < 200 || status === 204) continue;
-      out.push(raw[i], String(Number(raw[i + 1])));
+      const v = raw[i + 1];
+      out.push(name, isDigits(v) ? v : String(Number(v)));
       continue;
     }
-    out.push(raw[i], raw[i + 1]);
+    out.push(name, raw[i + 1]);
   }
   return out;
+}
+
+/** A canonical decimal: digits only, no leading zero (llhttp already refused anything else than digits and spaces). */
+function isDigits(v: string): boolean {
+  if (v.length === 0 || (v.length > 1 && v.charCodeAt(0) === 48)) return false;
+  for (let i = 0; i < v.length; i++) { const c = v.charCodeAt(i); if (c < 48 || c > 57) return false; }
+  return true;
 }
 
 /** Headers of a 101 answer to the client: hop-by-hop removed except the Upgrade handshake itself. */
