@@ -9,7 +9,8 @@
 # listed in package.json "files") and installs its production dependencies next to it.
 # Stage 2 is that directory on a clean Node image: no dev dependencies, no TypeScript sources,
 # no npm run at start. scripts/check-image-files.ts checks that the copies here match the
-# package's file list.
+# package's file list. At start the entry point re-executes Node once (same pid) with its V8 heap
+# flags (src/runtime/heap-flags.ts; SWITCHYARD_HEAP_FLAGS replaces them).
 # Both stages use the same base: change the two FROM lines together (pin a digest for reproducible builds).
 FROM node:24-slim AS build
 WORKDIR /src

@@ -16,8 +16,12 @@
 // supervisor renders them all at once: one code path for one process and for many. Each family
 // says how it merges (`aggregator`): counters and work gauges sum; configuration gauges take the
 // first worker's value; a server's state takes the worst (max over down/drain flags).
+//
+// prom-client (with the OpenTelemetry API it pulls in: about 90 module files) is imported when the first
+// RuntimeMetrics is made or the first render runs, not at start: a process that serves no /metrics
+// (no admin listener) never loads it (issue 11: idle and peak RSS).
 import type { Socket } from "node:net";
-import { AggregatorRegistry, Registry, collectDefaultMetrics } from "prom-client";
+import type { Registry } from "prom-client";
 import type { Pool } from "../upstream/pool.ts";
 import type { Server } from "../upstream/server.ts";
 import type { HealthStatus } from "../health/runner.ts";
@@ -29,8 +33,8 @@ import { serverStateChannel, type ServerStateMessage } from "./diagnostics.ts";
 export const DURATION_BUCKETS: readonly number[] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const BUCKETS_MS: readonly number[] = DURATION_BUCKETS.map((s) => s * 1000);
 
-/** Prometheus' text content type (what prom-client's Registry reports). */
-export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+/** Prometheus' text content type (prom-client's Registry.PROMETHEUS_CONTENT_TYPE, written out so it costs no import). */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 /** How samples of one family merge across workers (prom-client's aggregator names). */
 export type Aggregator = "sum" | "first" | "min" | "max" | "average" | "omit";
@@ -147,13 +151,25 @@ serverStateChannel.subscribe((m) => {
   e[cause]++;
 });
 
-/** Process metrics (event-loop lag, memory, handles, CPU, GC): one registry per process. */
-let processRegistry: Registry | null = null;
-function processMetrics(): Registry {
-  if (processRegistry === null) {
-    processRegistry = new Registry();
-    collectDefaultMetrics({ register: processRegistry, eventLoopMonitoringPrecision: 10 });
-  }
+type PromClient = typeof import("prom-client");
+let promClient: Promise<PromClient> | null = null;
+/** prom-client, imported once on first use. */
+function prom(): Promise<PromClient> {
+  promClient ??= import("prom-client");
+  return promClient;
+}
+
+/**
+ * Process metrics (event-loop lag, memory, handles, CPU, GC): one registry per process, made on
+ * first use (the event-loop and GC observers start then).
+ */
+let processRegistry: Promise<Registry> | null = null;
+function processMetrics(): Promise<Registry> {
+  processRegistry ??= prom().then((p) => {
+    const r = new p.Registry();
+    p.collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 10 });
+    return r;
+  });
   return processRegistry;
 }
 
@@ -197,13 +213,15 @@ export class RuntimeMetrics {
 
   constructor(src: MetricsSource) {
     this.#src = src;
-    processMetrics();
+    // the process figures start being gathered now, as before the import became lazy;
+    // a failed import shows at the first snapshot()
+    processMetrics().catch(() => {});
   }
 
   /** Every family now, process metrics included (plain JSON: a worker can send it as is). */
   async snapshot(): Promise<MetricFamily[]> {
     const out = [...this.listenerFamilies(), ...this.poolFamilies()];
-    out.push(...asFamilies(await processMetrics().getMetricsAsJSON()));
+    out.push(...asFamilies(await (await processMetrics()).getMetricsAsJSON()));
     return out;
   }
 
@@ -300,6 +318,7 @@ export class RuntimeMetrics {
  * family's aggregator. Rejects only on a malformed snapshot (a bug).
  */
 export async function renderMetrics(snapshots: readonly (readonly MetricFamily[])[]): Promise<string> {
+  const { AggregatorRegistry } = await prom();
   const text = await AggregatorRegistry.aggregate(snapshots.map((s) => [...s])).metrics();
   // prom-client writes NaN as "Nan" (the event-loop lag min/max before the first sample); the
   // format says "NaN", and strict parsers (and this project's tests) hold us to it
