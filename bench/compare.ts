@@ -3,7 +3,13 @@
 // installed), one worker each, proxy and origin pinned to CPU 0 and `wrk -t1` to CPU 1, in
 // interleaved rounds; medians of req/s, p50/p99, proxy CPU µs per request (from schedstat), peak
 // RSS and errors, with ratios to direct and to nginx. Writes bench/out/results.md and chart.svg.
-// Env: ROUNDS (3), SECONDS (5), SCENARIOS (comma list), STREAM_BYTES (1e9), WORKERS (1).
+// switchyard runs as shipped: dist/main.js, built first by scripts/build-dist.ts (what the npm
+// package and the container run), with the heap flags its entry point adds (runtime/heap-flags.ts);
+// SY_FROM=src runs the TypeScript sources instead (type stripping loads about 30 MiB more).
+// Peak RSS is per scenario: each process's VmHWM is reset (/proc/PID/clear_refs) before every run
+// and read after it, and the table gives the highest of the rounds (the sum over a process tree).
+// Heaps and malloc arenas seldom shrink, so memory kept from an earlier scenario counts in later ones.
+// Env: ROUNDS (3), SECONDS (5), SCENARIOS (comma list), STREAM_BYTES (1e9), WORKERS (1), SY_FROM (dist).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -26,7 +32,7 @@ const has = (cmd: string): boolean => spawnSync("sh", ["-c", `command -v ${cmd}`
 
 interface Target { name: string; kind: "http" | "tcp"; port: number; pids: () => number[] }
 interface Scenario { id: string; kind: "http" | "tcp" | "stream"; path: string; conns: number }
-interface Run { rps: number; p50: number; p99: number; cpuUs: number; errors: number; mbps: number }
+interface Run { rps: number; p50: number; p99: number; cpuUs: number; errors: number; mbps: number; rssMiB: number }
 
 const ALL: Scenario[] = [
   { id: "http-100B-c50", kind: "http", path: "/", conns: 50 },
@@ -38,6 +44,7 @@ const ALL: Scenario[] = [
   { id: "tcp-1GB-stream", kind: "stream", path: "/big", conns: 1 },
 ];
 const wanted = process.env.SCENARIOS?.split(",") ?? null;
+const SY_FROM = process.env.SY_FROM === "src" ? "src" : "dist";
 const scenarios = ALL.filter((s) => wanted === null || wanted.includes(s.id));
 
 async function freePort(): Promise<number> {
@@ -89,6 +96,19 @@ function cpuNs(pids: number[]): number {
   return ns;
 }
 
+/**
+ * Starts a new VmHWM window for these processes ("5" to clear_refs: peak RSS := current RSS, Linux
+ * 4.0+). False where that is refused: the peaks read then are since the process started.
+ */
+function resetPeak(pids: number[]): boolean {
+  let ok = true;
+  for (const pid of pids) {
+    try { fs.writeFileSync(`/proc/${pid}/clear_refs`, "5"); } catch { ok = false; }
+  }
+  return ok;
+}
+let peaksPerRun = true;
+
 function peakRssMiB(pids: number[]): number {
   let kb = 0;
   for (const pid of pids) {
@@ -135,8 +155,10 @@ async function main(): Promise<void> {
     const pid = proc?.pid;
     targets.push({ name, kind, port, pids: () => (pid === undefined ? [] : tree(pid)) });
   };
-  targets.push({ name: "direct", kind: "http", port: originPort, pids: () => [] });
-  targets.push({ name: "direct", kind: "tcp", port: originPort, pids: () => [] });
+  // the origin's pids, for its RSS (its CPU column shows "-")
+  const originPids = (): number[] => (origin.pid === undefined ? [] : tree(origin.pid));
+  targets.push({ name: "direct", kind: "http", port: originPort, pids: originPids });
+  targets.push({ name: "direct", kind: "tcp", port: originPort, pids: originPids });
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sy-compare-"));
   const [syH, syT] = [await freePort(), await freePort()];
@@ -148,7 +170,13 @@ listeners:
   - { name: h, protocol: http, listen: 127.0.0.1:${syH}, upstream: o, timeouts: { upstream_response: 120s }, limits: { max_connections: 100000 } }
   - { name: t, protocol: tcp, listen: 127.0.0.1:${syT}, upstream: o }
 `);
-  const sy = start(node, [path.join(root, "src/main.ts"), "-c", path.join(dir, "sy.yaml")]);
+  let syMain = path.join(root, "src/main.ts");
+  if (SY_FROM === "dist") {
+    const b = spawnSync(node, [path.join(root, "scripts/build-dist.ts")], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+    if (b.status !== 0) throw new Error("scripts/build-dist.ts failed");
+    syMain = path.join(root, "dist/main.js");
+  }
+  const sy = start(node, [syMain, "-c", path.join(dir, "sy.yaml")]);
   await add("switchyard", "http", syH, sy);
   await add("switchyard", "tcp", syT, sy);
   const hp = await freePort();
@@ -214,15 +242,16 @@ listen lt
       const order = ts.map((_, i) => ts[(i + round) % ts.length]);
       for (const t of order) {
         const pids = t.pids();
+        if (!resetPeak(pids)) peaksPerRun = false;
         const c0 = cpuNs(pids);
         let run: Run;
         if (sc.kind === "stream") {
           const s = stream(t.port);
-          run = { rps: 0, p50: 0, p99: 0, cpuUs: 0, errors: s.errors, mbps: s.mbps };
+          run = { rps: 0, p50: 0, p99: 0, cpuUs: 0, errors: s.errors, mbps: s.mbps, rssMiB: peakRssMiB(pids) };
         } else {
           const w = wrk(t.port, sc.path, sc.conns);
           const cpu = cpuNs(pids) - c0;
-          run = { rps: w.rps, p50: w.p50, p99: w.p99, cpuUs: w.requests > 0 ? cpu / 1000 / w.requests : 0, errors: w.errors, mbps: 0 };
+          run = { rps: w.rps, p50: w.p50, p99: w.p99, cpuUs: w.requests > 0 ? cpu / 1000 / w.requests : 0, errors: w.errors, mbps: 0, rssMiB: peakRssMiB(pids) };
         }
         const byT = results.get(sc.id) ?? new Map<string, Run[]>();
         results.set(sc.id, byT);
@@ -233,13 +262,10 @@ listen lt
       }
     }
   }
-  const rss = new Map<string, number>();
-  for (const t of targets) rss.set(t.name, Math.max(rss.get(t.name) ?? 0, peakRssMiB(t.pids())));
-  rss.set("direct", peakRssMiB([origin.pid ?? 0]));
-
   const med = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
   const lines: string[] = [];
   lines.push(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, ${ROUNDS} interleaved rounds of ${SECONDS} s, medians; proxy+origin on CPU ${PROXY_CPUS}, wrk -t${WRK_THREADS} on CPU ${LOAD_CPUS}; workers ${WORKERS}`);
+  lines.push(`switchyard ran ${SY_FROM === "dist" ? "dist/main.js as packaged (built by scripts/build-dist.ts)" : "src/main.ts (TypeScript sources, type stripping)"}; peak RSS = ${peaksPerRun ? "highest VmHWM of a run of the scenario (reset before each run; memory a process kept from earlier scenarios counts: SCENARIOS=<one> reads one alone)" : "VmHWM since start (clear_refs was refused): the same for every scenario"}`);
   lines.push("");
   for (const sc of scenarios) {
     const byT = results.get(sc.id);
@@ -250,15 +276,15 @@ listen lt
     lines.push(`### ${sc.id}`);
     lines.push("");
     if (sc.kind === "stream") {
-      lines.push("| target | MB/s | vs direct | vs nginx | errors |");
-      lines.push("| --- | ---: | ---: | ---: | ---: |");
-      for (const [name, runs] of byT) lines.push(`| ${name} | ${metric(runs).toFixed(0)} | ${(metric(runs) / direct).toFixed(2)} | ${(metric(runs) / nginx).toFixed(2)} | ${runs.reduce((a, r) => a + r.errors, 0)} |`);
+      lines.push("| target | MB/s | vs direct | vs nginx | peak RSS MiB | errors |");
+      lines.push("| --- | ---: | ---: | ---: | ---: | ---: |");
+      for (const [name, runs] of byT) lines.push(`| ${name} | ${metric(runs).toFixed(0)} | ${(metric(runs) / direct).toFixed(2)} | ${(metric(runs) / nginx).toFixed(2)} | ${Math.max(...runs.map((r) => r.rssMiB))} | ${runs.reduce((a, r) => a + r.errors, 0)} |`);
     } else {
       lines.push("| target | req/s | p50 ms | p99 ms | proxy CPU µs/req | peak RSS MiB | errors | vs direct | vs nginx |");
       lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
       for (const [name, runs] of byT) {
         const m = metric(runs);
-        lines.push(`| ${name} | ${Math.round(m)} | ${med(runs.map((r) => r.p50)).toFixed(2)} | ${med(runs.map((r) => r.p99)).toFixed(2)} | ${name === "direct" ? "-" : med(runs.map((r) => r.cpuUs)).toFixed(1)} | ${rss.get(name) ?? "-"} | ${runs.reduce((a, r) => a + r.errors, 0)} | ${(m / direct).toFixed(2)} | ${(m / nginx).toFixed(2)} |`);
+        lines.push(`| ${name} | ${Math.round(m)} | ${med(runs.map((r) => r.p50)).toFixed(2)} | ${med(runs.map((r) => r.p99)).toFixed(2)} | ${name === "direct" ? "-" : med(runs.map((r) => r.cpuUs)).toFixed(1)} | ${Math.max(...runs.map((r) => r.rssMiB))} | ${runs.reduce((a, r) => a + r.errors, 0)} | ${(m / direct).toFixed(2)} | ${(m / nginx).toFixed(2)} |`);
       }
     }
     lines.push("");
