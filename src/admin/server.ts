@@ -1,5 +1,6 @@
 // The admin listener: /healthz, /readyz, and the /api/* routes (bearer token when configured).
-import http from "node:http";
+import type { Server } from "node:http";
+import { http } from "../core/node-http.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AdminPlan } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -38,7 +39,7 @@ export async function readJson(req: IncomingMessage, res: ServerResponse): Promi
 }
 
 export class AdminServer {
-  readonly server: http.Server;
+  readonly server: Server;
   #plan: AdminPlan;
   readonly #routes: AdminRoute[];
   readonly #ready: () => boolean;

@@ -4,7 +4,8 @@
 // URL-escaped, Auth-Protocol, Auth-Login-Attempt, Client-IP, Auth-SMTP-Helo/From/To, Auth-SSL) and
 // reads nginx's response headers (Auth-Status, Auth-Server, Auth-Port, Auth-User, Auth-Pass,
 // Auth-Wait, Auth-Error-Code). Only headers matter: the body is ignored, the status code too.
-import http from "node:http";
+import type { IncomingMessage } from "node:http";
+import { http } from "../core/node-http.ts";
 import net from "node:net";
 
 export interface AuthHttpRequest {
@@ -35,13 +36,13 @@ export type AuthHttpAnswer =
 const MAX_WAIT_S = 10;
 const MAX_WAIT_ROUNDS = 3;
 
-function header(res: http.IncomingMessage, name: string): string | null {
+function header(res: IncomingMessage, name: string): string | null {
   const v = res.headers[name];
   const s = Array.isArray(v) ? v[0] : v;
   return s === undefined ? null : s.replace(/[\r\n]/g, " ").trim();
 }
 
-function once(url: string, r: AuthHttpRequest, timeoutMs: number): Promise<http.IncomingMessage | Error> {
+function once(url: string, r: AuthHttpRequest, timeoutMs: number): Promise<IncomingMessage | Error> {
   const headers: Record<string, string> = {
     "Auth-Method": r.method,
     "Auth-User": encodeURIComponent(r.user),

@@ -1,12 +1,13 @@
 // Demo origins for the out-of-the-box config (`demo.origins`): tiny HTTP servers that say who they
 // are, so `curl` through the proxy shows the balancing at once.
-import http from "node:http";
+import type { Server } from "node:http";
+import { http } from "../core/node-http.ts";
 import type { Address } from "../core/types.ts";
 
 export interface DemoOrigins { close(): Promise<void> }
 
 export async function startDemoOrigins(addresses: readonly Address[]): Promise<DemoOrigins> {
-  const servers: http.Server[] = [];
+  const servers: Server[] = [];
   for (const a of addresses) {
     const name = a.text;
     const s = http.createServer((req, res) => {

@@ -50,7 +50,7 @@ export interface H1Options {
 const LINGER_MS = 2_000;
 const TICK_MS = 250;
 /** A response body chunk up to this size is copied behind its head into one write (one syscall). */
-const COALESCE_MAX = 32 * 1024;
+const COALESCE_MAX = 2 * 1024;
 
 // what a connection's deadline is for
 const D_NONE = 0;

@@ -4,8 +4,9 @@
 // after a response); it forwards 1xx ('information'), Expect/100 ('continue') and 101 ('upgrade'), which
 // undici's dispatcher does not. Idle sockets are dropped before the server's announced Keep-Alive
 // timeout (agentKeepAliveTimeoutBuffer), else after FREE_SOCKET_MS.
-import http from "node:http";
-import https from "node:https";
+import type { Agent } from "node:http";
+import type { Agent as TlsAgent } from "node:https";
+import { http, https } from "../../core/node-http.ts";
 import fs from "node:fs";
 import net from "node:net";
 import type { UpstreamPlan } from "../../config/schema.ts";
@@ -17,10 +18,10 @@ const FREE_SOCKET_MS = 4_000;
 type UpstreamTls = UpstreamPlan["tls"];
 
 const plain = new http.Agent({ keepAlive: true, scheduling: "lifo", timeout: FREE_SOCKET_MS, maxFreeSockets: 1024 });
-const secure = new Map<string, https.Agent>();
+const secure = new Map<string, TlsAgent>();
 
 /** The agent for a pool's TLS settings (plain HTTP: one shared agent). A CA file is read once per path. */
-export function agentFor(tls: UpstreamTls): http.Agent {
+export function agentFor(tls: UpstreamTls): Agent {
   if (tls === null) return plain;
   const id = `${tls.ca ?? ""}|${tls.verify ? 1 : 0}`;
   let a = secure.get(id);
