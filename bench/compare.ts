@@ -9,7 +9,10 @@
 // Peak RSS is per scenario: each process's VmHWM is reset (/proc/PID/clear_refs) before every run
 // and read after it, and the table gives the highest of the rounds (the sum over a process tree).
 // Heaps and malloc arenas seldom shrink, so memory kept from an earlier scenario counts in later ones.
-// Env: ROUNDS (3), SECONDS (5), SCENARIOS (comma list), STREAM_BYTES (1e9), WORKERS (1), SY_FROM (dist).
+// Env: ROUNDS (3), SECONDS (5), SCENARIOS (comma list), STREAM_BYTES (1e9), WORKERS (1), SY_FROM (dist),
+// TARGETS (comma list of target names; default all), WARMUP (2: seconds of untimed load per target first),
+// multi-core runs (bench/device/run.sh): PROXY_CPUS, ORIGIN_CPUS (default PROXY_CPUS), ORIGIN_WORKERS (1),
+// LOAD_CPUS, WRK_THREADS, CONNS_SCALE (1: connections = scenario's x this), NGINX_MODULES_DIR.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -27,6 +30,12 @@ const multi = os.cpus().length > 2 && WORKERS > 1;
 const PROXY_CPUS = process.env.PROXY_CPUS ?? (multi ? `0-${WORKERS - 1}` : "0");
 const LOAD_CPUS = process.env.LOAD_CPUS ?? (multi ? `${WORKERS}-${Math.min(os.cpus().length - 1, 2 * WORKERS)}` : "1");
 const WRK_THREADS = Number(process.env.WRK_THREADS ?? (multi ? WORKERS : 1));
+const ORIGIN_CPUS = process.env.ORIGIN_CPUS ?? PROXY_CPUS;
+const ORIGIN_WORKERS = Number(process.env.ORIGIN_WORKERS ?? 1);
+const CONNS_SCALE = Number(process.env.CONNS_SCALE ?? 1);
+const WARMUP = Number(process.env.WARMUP ?? 2);
+const TARGETS = process.env.TARGETS?.split(",") ?? null;
+const want = (name: string): boolean => TARGETS === null || TARGETS.includes(name);
 const children: ChildProcess[] = [];
 const has = (cmd: string): boolean => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 
@@ -65,8 +74,8 @@ async function waitPort(port: number, ms = 15000): Promise<void> {
   throw new Error(`nothing listens on ${port}`);
 }
 
-function start(cmd: string, args: string[]): ChildProcess {
-  const c = spawn("taskset", ["-c", PROXY_CPUS, cmd, ...args], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+function start(cmd: string, args: string[], cpus = PROXY_CPUS, env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const c = spawn("taskset", ["-c", cpus, cmd, ...args], { cwd: root, env, stdio: ["ignore", "ignore", "inherit"] });
   children.push(c);
   return c;
 }
@@ -124,8 +133,8 @@ function ms(v: string): number {
   return m[2] === "us" ? n / 1000 : m[2] === "s" ? n * 1000 : n;
 }
 
-function wrk(port: number, p: string, conns: number): { rps: number; requests: number; p50: number; p99: number; errors: number } {
-  const r = spawnSync("taskset", ["-c", LOAD_CPUS, "wrk", `-t${WRK_THREADS}`, `-c${conns}`, `-d${SECONDS}s`, "--latency", `http://127.0.0.1:${port}${p}`], { encoding: "utf8" });
+function wrk(port: number, p: string, conns: number, seconds = SECONDS): { rps: number; requests: number; p50: number; p99: number; errors: number } {
+  const r = spawnSync("taskset", ["-c", LOAD_CPUS, "wrk", `-t${WRK_THREADS}`, `-c${conns * CONNS_SCALE}`, `-d${seconds}s`, "--latency", `http://127.0.0.1:${port}${p}`], { encoding: "utf8", timeout: (seconds + 30) * 1000 });
   const o = r.stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(o)?.[1] ?? 0);
   const requests = Number(/(\d+) requests in/.exec(o)?.[1] ?? 0);
@@ -147,18 +156,21 @@ async function main(): Promise<void> {
   fs.mkdirSync(out, { recursive: true });
   const node = process.execPath;
   const originPort = await freePort();
-  const origin = start(node, [path.join(here, "origin.ts"), String(originPort), "100"]);
+  const origin = start(node, [path.join(here, "origin.ts"), String(originPort), "100"], ORIGIN_CPUS, { ...process.env, ORIGIN_WORKERS: String(ORIGIN_WORKERS) });
   await waitPort(originPort);
   const targets: Target[] = [];
   const add = async (name: string, kind: "http" | "tcp", port: number, proc: ChildProcess | null): Promise<void> => {
     await waitPort(port);
+    if (!want(name)) return;
     const pid = proc?.pid;
     targets.push({ name, kind, port, pids: () => (pid === undefined ? [] : tree(pid)) });
   };
   // the origin's pids, for its RSS (its CPU column shows "-")
   const originPids = (): number[] => (origin.pid === undefined ? [] : tree(origin.pid));
-  targets.push({ name: "direct", kind: "http", port: originPort, pids: originPids });
-  targets.push({ name: "direct", kind: "tcp", port: originPort, pids: originPids });
+  if (want("direct")) {
+    targets.push({ name: "direct", kind: "http", port: originPort, pids: originPids });
+    targets.push({ name: "direct", kind: "tcp", port: originPort, pids: originPids });
+  }
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sy-compare-"));
   const [syH, syT] = [await freePort(), await freePort()];
@@ -171,7 +183,9 @@ listeners:
   - { name: t, protocol: tcp, listen: 127.0.0.1:${syT}, upstream: o }
 `);
   let syMain = path.join(root, "src/main.ts");
-  if (SY_FROM === "dist") {
+  if (SY_FROM === "dist" && process.env.SY_PREBUILT === "1" && fs.existsSync(path.join(root, "dist/main.js"))) {
+    syMain = path.join(root, "dist/main.js"); // carried already built (bench/device/prepare.sh)
+  } else if (SY_FROM === "dist") {
     const b = spawnSync(node, [path.join(root, "scripts/build-dist.ts")], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
     if (b.status !== 0) throw new Error("scripts/build-dist.ts failed");
     syMain = path.join(root, "dist/main.js");
@@ -179,15 +193,21 @@ listeners:
   const sy = start(node, [syMain, "-c", path.join(dir, "sy.yaml")]);
   await add("switchyard", "http", syH, sy);
   await add("switchyard", "tcp", syT, sy);
-  const hp = await freePort();
-  await add("http-proxy", "http", hp, start(node, [path.join(here, "http-proxy-baseline.ts"), String(hp), String(originPort)]));
-  const un = await freePort();
-  await add("undici proxy", "http", un, start(node, [path.join(here, "undici-baseline.ts"), String(un), String(originPort)]));
-  const ntp = await freePort();
-  await add("node-tcp-proxy", "tcp", ntp, start(node, [path.join(here, "tcp-proxy-baseline.ts"), String(ntp), String(originPort)]));
-  if (has("nginx")) {
+  if (want("http-proxy")) {
+    const hp = await freePort();
+    await add("http-proxy", "http", hp, start(node, [path.join(here, "http-proxy-baseline.ts"), String(hp), String(originPort)]));
+  }
+  if (want("undici proxy")) {
+    const un = await freePort();
+    await add("undici proxy", "http", un, start(node, [path.join(here, "undici-baseline.ts"), String(un), String(originPort)]));
+  }
+  if (want("node-tcp-proxy")) {
+    const ntp = await freePort();
+    await add("node-tcp-proxy", "tcp", ntp, start(node, [path.join(here, "tcp-proxy-baseline.ts"), String(ntp), String(originPort)]));
+  }
+  if (has("nginx") && want("nginx")) {
     const [nh, nt] = [await freePort(), await freePort()];
-    const mod = "/usr/lib/nginx/modules/ngx_stream_module.so";
+    const mod = path.join(process.env.NGINX_MODULES_DIR ?? "/usr/lib/nginx/modules", "ngx_stream_module.so");
     fs.writeFileSync(path.join(dir, "nginx.conf"), `${fs.existsSync(mod) ? `load_module ${mod};` : ""}
 worker_processes ${WORKERS};
 daemon off;
@@ -206,7 +226,7 @@ stream { server { listen 127.0.0.1:${nt}; proxy_pass 127.0.0.1:${originPort}; } 
     await add("nginx", "http", nh, ng);
     await add("nginx", "tcp", nt, ng);
   }
-  if (has("haproxy")) {
+  if (has("haproxy") && want("haproxy")) {
     const [hh, ht] = [await freePort(), await freePort()];
     fs.writeFileSync(path.join(dir, "haproxy.cfg"), `global
   nbthread ${WORKERS}
@@ -233,6 +253,10 @@ listen lt
     await add("haproxy", "tcp", ht, ha);
   }
 
+  // untimed load first: every Node target gets its JIT warm and its heap grown before anything counts
+  if (WARMUP > 0) {
+    for (const t of targets) if (scenarios.some((sc) => sc.kind !== "stream" && (sc.kind === "http") === (t.kind === "http"))) wrk(t.port, "/", 50, WARMUP);
+  }
   const results = new Map<string, Map<string, Run[]>>();
   for (let round = 0; round < ROUNDS; round++) {
     for (const sc of scenarios) {
@@ -264,7 +288,7 @@ listen lt
   }
   const med = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
   const lines: string[] = [];
-  lines.push(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, ${ROUNDS} interleaved rounds of ${SECONDS} s, medians; proxy+origin on CPU ${PROXY_CPUS}, wrk -t${WRK_THREADS} on CPU ${LOAD_CPUS}; workers ${WORKERS}`);
+  lines.push(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, ${ROUNDS} interleaved rounds of ${SECONDS} s, medians; proxy on CPU ${PROXY_CPUS}, origin (${ORIGIN_WORKERS} process${ORIGIN_WORKERS > 1 ? "es" : ""}) on CPU ${ORIGIN_CPUS}, wrk -t${WRK_THREADS} -c(scenario x ${CONNS_SCALE}) on CPU ${LOAD_CPUS}; workers ${WORKERS}; ${WARMUP} s warm-up per target`);
   lines.push(`switchyard ran ${SY_FROM === "dist" ? "dist/main.js as packaged (built by scripts/build-dist.ts)" : "src/main.ts (TypeScript sources, type stripping)"}; peak RSS = ${peaksPerRun ? "highest VmHWM of a run of the scenario (reset before each run; memory a process kept from earlier scenarios counts: SCENARIOS=<one> reads one alone)" : "VmHWM since start (clear_refs was refused): the same for every scenario"}`);
   lines.push("");
   for (const sc of scenarios) {
