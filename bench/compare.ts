@@ -286,6 +286,8 @@ listen lt
       }
     }
   }
+  // "-" where the reference did not run (TARGETS) or a value could not be read
+  const ratio = (a: number, b: number): string => (Number.isFinite(a / b) ? (a / b).toFixed(2) : "-");
   const med = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
   const lines: string[] = [];
   lines.push(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), node ${process.version}, ${ROUNDS} interleaved rounds of ${SECONDS} s, medians; proxy on CPU ${PROXY_CPUS}, origin (${ORIGIN_WORKERS} process${ORIGIN_WORKERS > 1 ? "es" : ""}) on CPU ${ORIGIN_CPUS}, wrk -t${WRK_THREADS} -c(scenario x ${CONNS_SCALE}) on CPU ${LOAD_CPUS}; workers ${WORKERS}; ${WARMUP} s warm-up per target`);
@@ -302,13 +304,13 @@ listen lt
     if (sc.kind === "stream") {
       lines.push("| target | MB/s | vs direct | vs nginx | peak RSS MiB | errors |");
       lines.push("| --- | ---: | ---: | ---: | ---: | ---: |");
-      for (const [name, runs] of byT) lines.push(`| ${name} | ${metric(runs).toFixed(0)} | ${(metric(runs) / direct).toFixed(2)} | ${(metric(runs) / nginx).toFixed(2)} | ${Math.max(...runs.map((r) => r.rssMiB))} | ${runs.reduce((a, r) => a + r.errors, 0)} |`);
+      for (const [name, runs] of byT) lines.push(`| ${name} | ${metric(runs).toFixed(0)} | ${ratio(metric(runs), direct)} | ${ratio(metric(runs), nginx)} | ${Math.max(...runs.map((r) => r.rssMiB))} | ${runs.reduce((a, r) => a + r.errors, 0)} |`);
     } else {
       lines.push("| target | req/s | p50 ms | p99 ms | proxy CPU µs/req | peak RSS MiB | errors | vs direct | vs nginx |");
       lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
       for (const [name, runs] of byT) {
         const m = metric(runs);
-        lines.push(`| ${name} | ${Math.round(m)} | ${med(runs.map((r) => r.p50)).toFixed(2)} | ${med(runs.map((r) => r.p99)).toFixed(2)} | ${name === "direct" ? "-" : med(runs.map((r) => r.cpuUs)).toFixed(1)} | ${Math.max(...runs.map((r) => r.rssMiB))} | ${runs.reduce((a, r) => a + r.errors, 0)} | ${(m / direct).toFixed(2)} | ${(m / nginx).toFixed(2)} |`);
+        lines.push(`| ${name} | ${Math.round(m)} | ${med(runs.map((r) => r.p50)).toFixed(2)} | ${med(runs.map((r) => r.p99)).toFixed(2)} | ${name === "direct" ? "-" : med(runs.map((r) => r.cpuUs)).toFixed(1)} | ${Math.max(...runs.map((r) => r.rssMiB))} | ${runs.reduce((a, r) => a + r.errors, 0)} | ${ratio(m, direct)} | ${ratio(m, nginx)} |`);
       }
     }
     lines.push("");
