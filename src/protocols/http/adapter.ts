@@ -18,7 +18,8 @@ import { Forward, type ForwardDone } from "./forward.ts";
 import { Tunnel, type TunnelSet } from "./upgrade.ts";
 import { checkHttp1, checkHttp2, wantsTunnel, type FrontResult, type ProxyRequest } from "./front.ts";
 import { Http2Downstream, readableBody, type BodySource, type Downstream } from "./downstream.ts";
-import { H1Server, type H1Exchange, type H1Handler, type H1Head, type H1Options } from "./h1-server.ts";
+import { H1Server, type H1Handler, type H1Head, type H1Options } from "./h1-server.ts";
+import type { H1Exchange } from "./h1-exchange.ts";
 import { TlsTerminator } from "./tls.ts";
 import { H2Front } from "./h2.ts";
 import { logHttpAccess } from "../../observability/access-log.ts";
@@ -73,6 +74,19 @@ interface ClientFacts {
   readonly protocol: string;
   readonly raw: readonly string[];
   readonly socket: Socket | undefined;
+}
+
+function h1Facts(head: H1Head, socket: Socket): ClientFacts {
+  return {
+    t0: performance.now(),
+    clientIp: normaliseIp(socket.remoteAddress),
+    clientPort: socket.remotePort ?? 0,
+    method: head.method,
+    uri: head.url,
+    protocol: head.minor === 0 ? "HTTP/1.0" : "HTTP/1.1",
+    raw: head.rawHeaders,
+    socket,
+  };
 }
 
 class HttpHandler implements ProtocolHandler, H1Handler {
@@ -155,17 +169,7 @@ class HttpHandler implements ProtocolHandler, H1Handler {
     const state = ctx.current();
     if (this.#draining || ctx.draining()) x.closeAfter();
     const head = x.req;
-    const socket = x.conn.socket;
-    const facts: ClientFacts = {
-      t0: performance.now(),
-      clientIp: normaliseIp(socket.remoteAddress),
-      clientPort: socket.remotePort ?? 0,
-      method: head.method,
-      uri: head.url,
-      protocol: head.minor === 0 ? "HTTP/1.0" : "HTTP/1.1",
-      raw: head.rawHeaders,
-      socket,
-    };
+    const facts = h1Facts(head, x.conn.socket);
     const front = checkHttp1(head, state.plan.limits.maxHeaders, false);
     this.#admit(front, state.plan, state.routes, facts, x, x);
   }
@@ -177,16 +181,7 @@ class HttpHandler implements ProtocolHandler, H1Handler {
   onUpgrade(head: H1Head, socket: Socket, rest: Buffer): void {
     const ctx = this.#ctx;
     const { plan, routes } = ctx.current();
-    const facts: ClientFacts = {
-      t0: performance.now(),
-      clientIp: normaliseIp(socket.remoteAddress),
-      clientPort: socket.remotePort ?? 0,
-      method: head.method,
-      uri: head.url,
-      protocol: head.minor === 0 ? "HTTP/1.0" : "HTTP/1.1",
-      raw: head.rawHeaders,
-      socket,
-    };
+    const facts = h1Facts(head, socket);
     socket.on("error", noop);
     // CONNECT: this is a reverse proxy, never a tunnel to anywhere a client names
     if (head.method === "CONNECT") { this.#refuseRaw(socket, facts, null, 405, "not-a-forward-proxy", "CONNECT"); return; }
