@@ -11,6 +11,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import type { Socket } from "node:net";
+import { DeadlineSweep } from "../../core/deadline-sweep.ts";
 import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 
 export type H1Phase = "connect" | "request" | "response";
@@ -85,24 +86,10 @@ function codeError(code: string, message: string): NodeJS.ErrnoException {
   return e;
 }
 
-// one shared coarse ticker for connect and idle deadlines: no timer per request
-const TICK_MS = 100;
 /** How long a response that completed before its request body waits for the body to end. */
 const EARLY_END_GRACE_MS = 50;
-const live = new Set<Exchange>();
-let ticker: NodeJS.Timeout | null = null;
-function track(x: Exchange): void {
-  live.add(x);
-  if (ticker === null) {
-    ticker = setInterval(onTick, TICK_MS);
-    ticker.unref();
-  }
-}
-function onTick(): void {
-  const now = performance.now();
-  for (const x of live) if (x.deadline > 0 && now >= x.deadline) x.expired(now);
-  if (live.size === 0 && ticker !== null) { clearInterval(ticker); ticker = null; }
-}
+// one shared coarse ticker for connect and idle deadlines: no timer per request
+const live = new DeadlineSweep<Exchange>(100);
 
 /** One request on one socket; it is the caller's H1Call. */
 class Exchange implements H1Call {
@@ -467,7 +454,7 @@ export class H1Pool {
       if (c.dead || c.socket.readableEnded || now - c.idleSince > this.opts.keepAliveTimeoutMs) { c.destroy(); continue; }
       const x = new Exchange(c, head, ev, true);
       c.x = x;
-      track(x);
+      live.add(x);
       x.touch();
       c.socket.resume();
       if (head.flush) x.sendHead();
@@ -485,7 +472,7 @@ export class H1Pool {
     const x = new Exchange(c, head, ev, false);
     c.x = x;
     x.deadline = now + this.opts.connectTimeoutMs;
-    track(x);
+    live.add(x);
     socket.once(t === null ? "connect" : "secureConnect", c.onConnect);
     return x;
   }

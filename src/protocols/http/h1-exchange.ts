@@ -4,6 +4,7 @@
 // when the upstream gave no length (HTTP/1.1), the close as the end for HTTP/1.0.
 import type { BodySink, BodySource, ClientWatcher, Downstream } from "./downstream.ts";
 import type { H1Conn, H1Head } from "./h1-server.ts";
+import { http } from "../../core/node-http.ts";
 import { errorHeaders, errorText, type HttpErrorCause } from "./responses.ts";
 
 /** A response body chunk up to this size is copied behind its head into one write (one syscall). */
@@ -221,7 +222,7 @@ export class H1Exchange implements Downstream, BodySource {
     // an unread request body would be parsed as the next request: close instead (H26, F07)
     if (!this.requestDone && this.#hasBody) this.keepAlive = false;
     const body = errorText(status, cause, detail);
-    this.head(status, reasonOf(status), errorHeaders(cause, body), false, false);
+    this.head(status, http.STATUS_CODES[status] ?? "Error", errorHeaders(cause, body), false, false);
     this.#pendingHead = `${this.#pendingHead ?? ""}${body}`;
     this.end(null);
   }
@@ -269,16 +270,6 @@ export class H1Exchange implements Downstream, BodySource {
   }
 }
 
-// an early answer's reason phrases (the proxy's own errors); upstream answers carry their own
-const REASONS: Record<number, string> = {
-  400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 413: "Payload Too Large",
-  431: "Request Header Fields Too Large", 499: "Client Closed Request", 500: "Internal Server Error", 502: "Bad Gateway",
-  503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
-};
-
-function reasonOf(status: number): string {
-  return REASONS[status] ?? "Error";
-}
 
 /** The request head announces a body (Transfer-Encoding, or a Content-Length other than 0). */
 function declaresBody(raw: readonly string[]): boolean {

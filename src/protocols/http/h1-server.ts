@@ -15,6 +15,7 @@
 //   for a while, so an unread request body cannot turn into a TCP reset that eats the answer.
 // - a client FIN while its request is open: see H1Exchange.clientFin (h1-exchange.ts; hardening.md F09).
 import type { Socket } from "node:net";
+import { DeadlineSweep } from "../../core/deadline-sweep.ts";
 import { HTTPParser, METHODS, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 import { H1Exchange } from "./h1-exchange.ts";
 
@@ -47,7 +48,6 @@ export interface H1Options {
 
 /** How long a closing connection keeps reading (and dropping) what the client still sends. */
 const LINGER_MS = 2_000;
-const TICK_MS = 250;
 
 // what a connection's deadline is for
 const D_NONE = 0;
@@ -55,24 +55,8 @@ const D_HEADER = 1;
 const D_IDLE = 2;
 const D_LINGER = 3;
 
-// ---- shared ticker --------------------------------------------------------------------------------
-
-const live = new Set<H1Conn>();
-let ticker: NodeJS.Timeout | null = null;
-
-function track(c: H1Conn): void {
-  live.add(c);
-  if (ticker === null) {
-    ticker = setInterval(onTick, TICK_MS);
-    ticker.unref();
-  }
-}
-
-function onTick(): void {
-  const now = performance.now();
-  for (const c of live) if (c.deadline > 0 && now >= c.deadline) c.expired();
-  if (live.size === 0 && ticker !== null) { clearInterval(ticker); ticker = null; }
-}
+// header, keep-alive idle and lingering-close deadlines of every client connection
+const live = new DeadlineSweep<H1Conn>(250);
 
 
 /** The answer to a request the parser refused, closing the connection. */
@@ -170,7 +154,7 @@ export class H1Conn {
     p.conn = this;
     this.parser = p;
     server.conns.add(this);
-    track(this);
+    live.add(this);
     this.#setDeadline(D_HEADER, server.opts.headerMs);
     socket.on("data", this.onData);
     socket.on("end", this.onEnd);
@@ -302,7 +286,7 @@ export class H1Conn {
   }
 
   /** Header timeout (408), keep-alive idle (close), lingering close over (destroy). */
-  expired(): void {
+  expired(_now: number): void {
     const kind = this.deadlineKind;
     this.deadline = 0;
     this.deadlineKind = D_NONE;
