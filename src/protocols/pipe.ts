@@ -10,9 +10,11 @@
 //    to the bytes (its write was queued), the next read goes into a new buffer;
 //  * idle time is found by one shared coarse sweep (IDLE_SWEEP_MS) over the open sessions, not by a timer per
 //    socket refreshed on every read and write; a chunk only sets a flag.
-// Client sockets come from the listener and read through ordinary 'data' events.
+// Client sockets of a plain TCP listener read the same way (relay's adoptClientReads, core/user-reads.ts);
+// other client sockets (MySQL, mail: read before the relay began) keep ordinary 'data' events.
 import net from "node:net";
 import type { Socket } from "node:net";
+import { useUserReads } from "../core/user-reads.ts";
 
 export interface RelaySummary {
   /** Bytes client -> upstream and upstream -> client. */
@@ -169,7 +171,7 @@ function onUpstreamClose(this: Tagged, hadError: boolean): void {
   r.finish();
 }
 
-// --- onread for relayed upstream sockets ---
+// --- onread for relayed sockets (upstreams dialed by connectRelayed, adopted clients) ---
 
 /** The buffer for the next read of the socket just read, set by its read callback; null while a socket is set up. */
 let nextBuffer: Buffer | null = null;
@@ -182,8 +184,8 @@ function readBuffer(): Buffer {
   return b;
 }
 
-/** onread.callback: n bytes of buf are in; false pauses the socket (resumed by the client's 'drain'). */
-function onUpstreamRead(this: Tagged, n: number, buf: Buffer): boolean {
+/** onread.callback: n bytes of buf are in; false pauses the socket (resumed by the other side's 'drain'). */
+function onRelayRead(this: Tagged, n: number, buf: Buffer): boolean {
   nextBuffer = buf; // the same buffer again unless decided otherwise below
   const r = this[kRelay];
   if (r === undefined) {
@@ -192,13 +194,13 @@ function onUpstreamRead(this: Tagged, n: number, buf: Buffer): boolean {
     return false;
   }
   r.active = true;
-  const client = r.client;
-  if (client.destroyed) return false;
-  const ok = client.write(buf.subarray(0, n));
+  const peer = this === r.client ? r.upstream : r.client;
+  if (peer.destroyed) return false;
+  const ok = peer.write(buf.subarray(0, n));
   const size = buf.length;
-  if (client.writableLength > 0) {
+  if (peer.writableLength > 0) {
     // the write was queued and holds these bytes. Below the high-water mark reading goes on: into another
-    // buffer. Above it (ok false) this socket is paused until the client's 'drain', which comes only once every
+    // buffer. Above it (ok false) this socket is paused until the peer's 'drain', which comes only once every
     // queued write is done, so the buffer is free again by the next read (nothing else resumes this socket).
     if (n === size && size < READ_MAX) nextBuffer = Buffer.allocUnsafe(size * 2);
     else if (ok) nextBuffer = Buffer.allocUnsafe(size);
@@ -217,7 +219,7 @@ function onUpstreamRead(this: Tagged, n: number, buf: Buffer): boolean {
   return ok;
 }
 
-const relayedRead = { buffer: readBuffer, callback: onUpstreamRead };
+const relayedRead = { buffer: readBuffer, callback: onRelayRead };
 
 /**
  * net.connect for an upstream socket that will be relayed: reads bypass the stream machinery (onread).
@@ -234,15 +236,22 @@ export function connectRelayed(options: net.TcpNetConnectOpts): Socket {
  * Relay until both directions finished. allowHalfOpen must be set on both sockets: a FIN from one
  * side is passed on with end() and the other direction keeps flowing. idleMs 0 = no idle limit.
  * Either socket may already have other 'data' listeners (they keep seeing every chunk), except an
- * upstream made by connectRelayed.
+ * upstream made by connectRelayed. adoptClientReads: a client socket nothing else has read (a plain TCP
+ * listener's) is switched to onread-style reads too; what it buffered during the dial goes first.
  */
-export function relay(client: Socket, upstream: Socket, idleMs: number, done: (s: RelaySummary) => void): Relay {
+export function relay(client: Socket, upstream: Socket, idleMs: number, done: (s: RelaySummary) => void, adoptClientReads = false): Relay {
   const r = new RelaySession(client, upstream, idleMs, done);
   const c = client as Tagged;
   const u = upstream as Tagged;
   c[kRelay] = r;
   u[kRelay] = r;
-  c.on("data", onClientData);
+  let adopted = false;
+  if (adoptClientReads && client.listenerCount("data") === 0) {
+    for (let b = client.read() as Buffer | null; b !== null; b = client.read() as Buffer | null) upstream.write(b);
+    nextBuffer = null;
+    adopted = useUserReads(client, readBuffer(), onRelayRead, readBuffer);
+  }
+  if (!adopted) c.on("data", onClientData);
   c.on("drain", onClientDrain);
   c.on("end", onClientEnd);
   c.on("error", onClientError);

@@ -73,7 +73,7 @@ class TcpHandler implements ProtocolHandler {
     }
     const s = new TcpSession(this, r.lease, plan.protocol, pool.name, remote, r.tries, t0, performance.now());
     this.#open.add(s);
-    s.relay = relay(client, r.socket, plan.idleTimeoutMs, s.done);
+    s.relay = relay(client, r.socket, plan.idleTimeoutMs, s.done, true);
   }
 
   /** A session's relay finished: give the server back, write the access line. */

@@ -16,6 +16,7 @@
 // - a client FIN while its request is open: see H1Exchange.clientFin (h1-exchange.ts; hardening.md F09).
 import type { Socket } from "node:net";
 import { DeadlineSweep } from "../../core/deadline-sweep.ts";
+import { backToStreamReads, useUserReads } from "../../core/user-reads.ts";
 import { HTTPParser, METHODS, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 import { H1Exchange } from "./h1-exchange.ts";
 
@@ -68,6 +69,18 @@ function parseErrorAnswer(code: string): string {
 }
 
 function noop(): void { /* errors show as 'close' */ }
+
+// Plain client sockets read into one shared buffer (core/user-reads.ts): no Buffer and no stream push per
+// read. Each read is parsed at once, and llhttp's callbacks copy what they hand on (header strings, body
+// chunks as new Buffers); the one slice kept past a read (a tunnel's first bytes) is copied.
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+const kConn = Symbol("switchyard.h1.conn");
+type ConnSocket = Socket & { [kConn]?: H1Conn };
+
+function onClientRead(this: Socket, n: number): boolean {
+  (this as ConnSocket)[kConn]?.onData(READ_BUFFER.subarray(0, n));
+  return true; // pausing is H1Conn's (socket.pause())
+}
 
 // ---- server (one per listener handler) -------------------------------------------------------------
 
@@ -141,6 +154,8 @@ export class H1Conn {
   deadline = 0;
   deadlineKind = D_NONE;
   #paused = false;
+  /** Reads land in READ_BUFFER (onClientRead), not 'data'. */
+  readonly #userReads: boolean;
 
   constructor(server: H1Server, socket: Socket) {
     this.server = server;
@@ -156,7 +171,9 @@ export class H1Conn {
     server.conns.add(this);
     live.add(this);
     this.#setDeadline(D_HEADER, server.opts.headerMs);
-    socket.on("data", this.onData);
+    this.#userReads = useUserReads(socket, READ_BUFFER, onClientRead);
+    if (this.#userReads) (socket as ConnSocket)[kConn] = this;
+    else socket.on("data", this.onData);
     socket.on("end", this.onEnd);
     socket.on("error", noop);
     socket.on("close", this.onClose);
@@ -179,7 +196,7 @@ export class H1Conn {
     }
     if (typeof r !== "number") { this.#parseError(r as NodeJS.ErrnoException); return; }
     if (this.tunnel !== null && this.tunnelRest === null) {
-      this.tunnelRest = r < d.length ? d.subarray(r) : Buffer.alloc(0);
+      this.tunnelRest = r < d.length ? Buffer.from(d.subarray(r)) : Buffer.alloc(0); // d may be READ_BUFFER
       if (this.active === null && this.queue.length === 0) this.#handOver();
       else this.#flow();
     }
@@ -258,7 +275,8 @@ export class H1Conn {
     live.delete(this);
     this.server.conns.delete(this);
     const s = this.socket;
-    s.removeListener("data", this.onData);
+    if (this.#userReads) { (s as ConnSocket)[kConn] = undefined; backToStreamReads(s); }
+    else s.removeListener("data", this.onData);
     s.removeListener("end", this.onEnd);
     s.removeListener("error", noop);
     s.removeListener("close", this.onClose);
