@@ -12,6 +12,7 @@ import net from "node:net";
 import tls from "node:tls";
 import type { Socket } from "node:net";
 import { DeadlineSweep } from "../../core/deadline-sweep.ts";
+import { rawWrite } from "../../core/raw-write.ts";
 import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 
 export type H1Phase = "connect" | "request" | "response";
@@ -209,7 +210,7 @@ class Exchange implements H1Call {
     else if (h.chunked && !hasTe) s += "transfer-encoding: chunked\r\n";
     this.headSent = true;
     // a bodiless chunked request (ended before connect) still needs its last chunk
-    this.conn.socket.write(this.bodyDone && h.chunked ? `${s}\r\n0\r\n\r\n` : `${s}\r\n`, "latin1");
+    rawWrite(this.conn.socket, this.bodyDone && h.chunked ? `${s}\r\n0\r\n\r\n` : `${s}\r\n`);
   }
 }
 

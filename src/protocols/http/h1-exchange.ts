@@ -5,6 +5,7 @@
 import type { BodySink, BodySource, ClientWatcher, Downstream } from "./downstream.ts";
 import type { H1Conn, H1Head } from "./h1-server.ts";
 import { http } from "../../core/node-http.ts";
+import { rawWrite } from "../../core/raw-write.ts";
 import { errorHeaders, errorText, type HttpErrorCause } from "./responses.ts";
 
 /** A response body chunk up to this size is copied behind its head into one write (one syscall). */
@@ -165,7 +166,7 @@ export class H1Exchange implements Downstream, BodySource {
     if (this.#chunked) {
       const pre = `${head ?? ""}${chunk.length.toString(16)}\r\n`;
       this.#pendingHead = null;
-      if (chunk.length <= COALESCE_MAX) return sock.write(frame(pre, chunk, "\r\n"));
+      if (chunk.length <= COALESCE_MAX) return rawWrite(sock, frame(pre, chunk, "\r\n"));
       sock.cork();
       sock.write(pre, "latin1");
       sock.write(chunk);
@@ -175,7 +176,7 @@ export class H1Exchange implements Downstream, BodySource {
     }
     if (head === null) return sock.write(chunk);
     this.#pendingHead = null;
-    if (chunk.length <= COALESCE_MAX) return sock.write(frame(head, chunk, ""));
+    if (chunk.length <= COALESCE_MAX) return rawWrite(sock, frame(head, chunk, ""));
     sock.cork();
     sock.write(head, "latin1");
     const ok = sock.write(chunk);
@@ -196,7 +197,7 @@ export class H1Exchange implements Downstream, BodySource {
     const head = this.#pendingHead;
     this.#pendingHead = null;
     const out = head === null ? tail : head + tail;
-    if (out !== "") this.conn.socket.write(out, "latin1");
+    if (out !== "") rawWrite(this.conn.socket, out);
     this.#done();
   }
 
