@@ -39,7 +39,7 @@ export function useUserReads(socket: Socket, buffer: Buffer, callback: ReadCallb
   const s = socket as Keyed;
   const h = s._handle;
   if (KEYS === null || s.encrypted === true || s.destroyed || h == null || typeof h.useUserBuffer !== "function") return false;
-  if (s[KEYS.callback] !== undefined) return false; // switched before (and back: backToStreamReads); stays on 'data'
+  if (s[KEYS.callback] != null) return false; // switched before (and back: backToStreamReads); stays on 'data'
 
   h.useUserBuffer(buffer);
   s[KEYS.buffer] = buffer;
