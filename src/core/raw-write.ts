@@ -9,8 +9,8 @@
 // Falls back to socket.write() wherever the stream has its own say: TLS, a socket still connecting, ended,
 // destroyed, corked, or with bytes of its own still queued (order would break), or where the binding is
 // not there.
-import net from "node:net";
 import type { Socket } from "node:net";
+import { netSymbol } from "./net-internals.ts";
 
 interface WriteReq {
   handle: unknown;
@@ -44,16 +44,8 @@ function loadBinding(): StreamWrap | null {
   }
 }
 
-/** net's count of bytes handed to the handle (what socket.bytesWritten reads), under a module-private symbol. */
-function findBytesKey(): symbol | null {
-  const probe = new net.Socket();
-  const k = Object.getOwnPropertySymbols(probe).find((x) => x.description === "kBytesWritten") ?? null;
-  const ok = k !== null && (probe as unknown as Record<symbol, unknown>)[k] === 0;
-  probe.destroy();
-  return ok ? k : null;
-}
-
-const BYTES = findBytesKey();
+/** net's count of bytes handed to the handle (what socket.bytesWritten reads). */
+const BYTES = netSymbol("kBytesWritten");
 const SW = BYTES === null ? null : loadBinding();
 
 function writeError(status: number): NodeJS.ErrnoException {

@@ -2,11 +2,10 @@
 // net's `onread` option: no stream push, no 'data' event and no fresh 64 KiB allocation per read. Sockets a
 // net.Server accepts cannot be given that option, so this switches one over after the fact, the way net
 // sets up an `onread` socket: the handle's useUserBuffer(), plus the three properties net's read path
-// looks for. net keeps those under module-private symbols; they are found by their descriptions on a
-// throwaway socket made with `onread`. Where they cannot be found (another Node), nothing is switched and
+// looks for (net-internals.ts finds their module-private symbols). Where they cannot be found (another Node), nothing is switched and
 // the caller keeps reading through 'data'.
-import net from "node:net";
 import type { Socket } from "node:net";
+import { netSymbol } from "./net-internals.ts";
 
 /** Called with the number of bytes read into the buffer; return false to pause the socket. */
 export type ReadCallback = (this: Socket, n: number, buf: Buffer) => boolean;
@@ -14,14 +13,10 @@ export type ReadCallback = (this: Socket, n: number, buf: Buffer) => boolean;
 interface Keys { readonly buffer: symbol; readonly callback: symbol; readonly gen: symbol }
 
 function findKeys(): Keys | null {
-  const probe = new net.Socket({ onread: { buffer: Buffer.alloc(1), callback: () => true } });
-  const own = Object.getOwnPropertySymbols(probe);
-  probe.destroy();
-  const by = (d: string): symbol | undefined => own.find((s) => s.description === d);
-  const buffer = by("kBuffer");
-  const callback = by("kBufferCb");
-  const gen = by("kBufferGen");
-  return buffer !== undefined && callback !== undefined && gen !== undefined ? { buffer, callback, gen } : null;
+  const buffer = netSymbol("kBuffer");
+  const callback = netSymbol("kBufferCb");
+  const gen = netSymbol("kBufferGen");
+  return buffer !== null && callback !== null && gen !== null ? { buffer, callback, gen } : null;
 }
 
 const KEYS = findKeys();
