@@ -1,6 +1,6 @@
 // The admin listener: /healthz, /readyz, and the /api/* routes (bearer token when configured).
 import type { Server } from "node:http";
-import { http } from "../core/node-http.ts";
+import { nodeHttp } from "../core/node-http.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AdminPlan } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -50,7 +50,7 @@ export class AdminServer {
     this.#routes = routes;
     this.#ready = ready;
     this.#log = log;
-    this.server = http.createServer({ keepAliveTimeout: 5000, headersTimeout: 10000, requestTimeout: 30000 }, (req, res) => { void this.#handle(req, res); });
+    this.server = nodeHttp().createServer({ keepAliveTimeout: 5000, headersTimeout: 10000, requestTimeout: 30000 }, (req, res) => { void this.#handle(req, res); });
   }
 
   set plan(p: AdminPlan) { this.#plan = p; }

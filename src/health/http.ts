@@ -3,7 +3,7 @@
 // HAProxy's option httpchk + http-check expect status/string. The body is read at most
 // MAX_BODY bytes; a status outside the range is bad-status with the status as code.
 import type { ClientRequest, IncomingMessage } from "node:http";
-import { http as nodeHttp } from "../core/node-http.ts";
+import { nodeHttp } from "../core/node-http.ts";
 import type { Socket } from "node:net";
 import type { HealthPlan } from "../config/schema.ts";
 import type { HealthCheck, HealthCheckFactory, ProbeResult, ProbeTarget } from "./check.ts";
@@ -39,7 +39,7 @@ class HttpProbe {
     this.#plan = plan;
     this.#resolve = resolve;
     this.#signal = signal;
-    this.#req = nodeHttp.request({
+    this.#req = nodeHttp().request({
       host: target.host,
       port: target.port,
       method: plan.method,

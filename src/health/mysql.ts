@@ -26,7 +26,7 @@
 //     and, unlike a dropped greeting, is not a handshake error, so it can never get the host
 //     blocked. That case still counts in Aborted_connects and Access_denied_errors, and is
 //     reported ok with that errno as code.
-import { createHash } from "node:crypto";
+import { nodeCrypto } from "../core/node-http.ts";
 import type { HealthPlan } from "../config/schema.ts";
 import type { HealthCheck, HealthCheckFactory, ProbeResult, ProbeTarget } from "./check.ts";
 import { ProbeConn, elapsed, failure, success, type ProbeFailure } from "./conn.ts";
@@ -55,13 +55,13 @@ interface Greeting {
 }
 
 function sha1(...parts: Buffer[]): Buffer {
-  const h = createHash("sha1");
+  const h = nodeCrypto().createHash("sha1");
   for (const p of parts) h.update(p);
   return h.digest();
 }
 
 function sha256(...parts: Buffer[]): Buffer {
-  const h = createHash("sha256");
+  const h = nodeCrypto().createHash("sha256");
   for (const p of parts) h.update(p);
   return h.digest();
 }

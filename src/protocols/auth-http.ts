@@ -5,7 +5,7 @@
 // reads nginx's response headers (Auth-Status, Auth-Server, Auth-Port, Auth-User, Auth-Pass,
 // Auth-Wait, Auth-Error-Code). Only headers matter: the body is ignored, the status code too.
 import type { IncomingMessage } from "node:http";
-import { http } from "../core/node-http.ts";
+import { nodeHttp } from "../core/node-http.ts";
 import net from "node:net";
 
 export interface AuthHttpRequest {
@@ -56,7 +56,7 @@ function once(url: string, r: AuthHttpRequest, timeoutMs: number): Promise<Incom
   if (r.from !== null) headers["Auth-SMTP-From"] = r.from;
   if (r.to !== null) headers["Auth-SMTP-To"] = r.to;
   return new Promise((resolve) => {
-    const req = http.request(url, { method: "GET", headers, timeout: timeoutMs, agent: false }, (res) => {
+    const req = nodeHttp().request(url, { method: "GET", headers, timeout: timeoutMs, agent: false }, (res) => {
       res.resume(); // the body is ignored
       resolve(res);
     });

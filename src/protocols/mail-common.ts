@@ -4,7 +4,8 @@
 // server's greeting, try the next server when one connects but fails before the login is replayed)
 // and the hand-over to the byte relay.
 import net from "node:net";
-import tls from "node:tls";
+import type tls from "node:tls";
+import { nodeTls } from "../core/node-http.ts";
 import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import type { ListenerContext, ProtocolHandler } from "./adapter.ts";
@@ -116,7 +117,7 @@ export function mailTls(plan: ListenerPlan): MailTls | Error | null {
       const byHost = new Map<string, tls.SecureContext>();
       let context: tls.SecureContext | null = null;
       for (const c of list) {
-        const sc = tls.createSecureContext({ cert: readFileSync(c.cert), key: readFileSync(c.key) });
+        const sc = nodeTls().createSecureContext({ cert: readFileSync(c.cert), key: readFileSync(c.key) });
         if (c.hosts.length === 0 || context === null) context ??= sc;
         for (const h of c.hosts) byHost.set(h.toLowerCase(), sc);
       }
@@ -131,7 +132,7 @@ export function mailTls(plan: ListenerPlan): MailTls | Error | null {
 
 /** Wraps a plain socket as the TLS server side (STARTTLS or implicit TLS). */
 export function wrapServerTls(sock: Socket, t: MailTls): tls.TLSSocket {
-  return new tls.TLSSocket(sock, {
+  return new (nodeTls().TLSSocket)(sock, {
     isServer: true,
     secureContext: t.context,
     SNICallback: t.byHost.size === 0 ? undefined : (name, cb) => cb(null, t.byHost.get(name.toLowerCase()) ?? t.context),

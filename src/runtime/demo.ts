@@ -1,7 +1,7 @@
 // Demo origins for the out-of-the-box config (`demo.origins`): tiny HTTP servers that say who they
 // are, so `curl` through the proxy shows the balancing at once.
 import type { Server } from "node:http";
-import { http } from "../core/node-http.ts";
+import { nodeHttp } from "../core/node-http.ts";
 import type { Address } from "../core/types.ts";
 
 export interface DemoOrigins { close(): Promise<void> }
@@ -10,7 +10,7 @@ export async function startDemoOrigins(addresses: readonly Address[]): Promise<D
   const servers: Server[] = [];
   for (const a of addresses) {
     const name = a.text;
-    const s = http.createServer((req, res) => {
+    const s = nodeHttp().createServer((req, res) => {
       if (req.url === "/healthz") { res.writeHead(200, { "content-type": "text/plain" }); res.end("ok\n"); return; }
       const body = `hello from demo origin ${name} (${req.method} ${req.url}, x-forwarded-for: ${req.headers["x-forwarded-for"] ?? "-"})\n`;
       res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "x-origin": name });

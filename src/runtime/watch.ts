@@ -13,7 +13,7 @@
 // file systems where inotify says nothing (network mounts, some bind mounts).
 import fs from "node:fs";
 import path from "node:path";
-import crypto from "node:crypto";
+import { nodeCrypto } from "../core/node-http.ts";
 import type { Logger } from "../observability/logger.ts";
 
 export interface WatchOptions {
@@ -99,7 +99,7 @@ export class ConfigWatcher {
 
   #read(): string | null {
     try {
-      return crypto.createHash("sha256").update(fs.readFileSync(this.file)).digest("hex");
+      return nodeCrypto().createHash("sha256").update(fs.readFileSync(this.file)).digest("hex");
     } catch {
       return null;
     }

@@ -3,7 +3,7 @@
 // (h1-server.ts: llhttp strict, as node:http, without its per-request objects). Every request passes
 // the parser front (front.ts), is routed (host, path_prefix; first match), keyed and forwarded to one
 // server (forward.ts); Upgrade requests become tunnels (upgrade.ts); CONNECT is refused.
-import { http } from "../../core/node-http.ts";
+import { reasonPhrase } from "../../core/node-http.ts";
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
@@ -266,7 +266,7 @@ class HttpHandler implements ProtocolHandler, H1Handler {
   };
 
   #refuseRaw(socket: Socket, f: ClientFacts, pr: ProxyRequest | null, status: number, cause: HttpErrorCause, detail: string | null): void {
-    if (!socket.destroyed) socket.end(rawErrorResponse(status, http.STATUS_CODES[status] ?? "Error", cause, detail), "latin1");
+    if (!socket.destroyed) socket.end(rawErrorResponse(status, reasonPhrase(status), cause, detail), "latin1");
     this.#log(f, pr, null, failed(status, cause));
   }
 

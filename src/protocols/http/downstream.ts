@@ -4,11 +4,13 @@
 // completed (HTTP/1: the connection is destroyed; HTTP/2: RST_STREAM), trailers only where they can be sent.
 import type { OutgoingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
-import http2 from "node:http2";
 import type { ServerHttp2Stream } from "node:http2";
 import { errorHeaders, errorText, type HttpErrorCause } from "./responses.ts";
 
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants;
+// RST_STREAM error codes (RFC 9113 §7; node:http2 constants, not imported so node:http2 loads only with h2)
+const NGHTTP2_NO_ERROR = 0x0;
+const NGHTTP2_INTERNAL_ERROR = 0x2;
+const NGHTTP2_CANCEL = 0x8;
 
 export interface Downstream {
   /** "1.0", "1.1" or "2". */

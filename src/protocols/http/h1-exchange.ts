@@ -4,7 +4,7 @@
 // when the upstream gave no length (HTTP/1.1), the close as the end for HTTP/1.0.
 import type { BodySink, BodySource, ClientWatcher, Downstream } from "./downstream.ts";
 import type { H1Conn, H1Head } from "./h1-server.ts";
-import { http } from "../../core/node-http.ts";
+import { reasonPhrase } from "../../core/node-http.ts";
 import { rawWrite } from "../../core/raw-write.ts";
 import { errorHeaders, errorText, type HttpErrorCause } from "./responses.ts";
 
@@ -223,7 +223,7 @@ export class H1Exchange implements Downstream, BodySource {
     // an unread request body would be parsed as the next request: close instead (H26, F07)
     if (!this.requestDone && this.#hasBody) this.keepAlive = false;
     const body = errorText(status, cause, detail);
-    this.head(status, http.STATUS_CODES[status] ?? "Error", errorHeaders(cause, body), false, false);
+    this.head(status, reasonPhrase(status), errorHeaders(cause, body), false, false);
     this.#pendingHead = `${this.#pendingHead ?? ""}${body}`;
     this.end(null);
   }

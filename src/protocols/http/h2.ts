@@ -3,10 +3,10 @@
 // framing, pseudo-header and connection-header rules and the rapid-reset mitigation; each stream is one
 // request and one unit of work for the schedulers. A session with no open stream is closed (GOAWAY)
 // after timeouts.idle; header blocks are bounded by limits.max_header_size.
-import http2 from "node:http2";
 import type { Http2Server, Http2Session, ServerHttp2Stream, IncomingHttpHeaders } from "node:http2";
 import type { TLSSocket } from "node:tls";
 import type { ListenerPlan } from "../../config/schema.ts";
+import { nodeHttp2 } from "../../core/node-http.ts";
 
 export type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) => void;
 
@@ -21,7 +21,7 @@ export class H2Front {
 
   constructor(plan: ListenerPlan, onStream: StreamHandler) {
     this.#idleMs = plan.timeouts.idleMs;
-    this.#server = http2.createServer({
+    this.#server = nodeHttp2().createServer({
       settings: { maxConcurrentStreams: MAX_STREAMS, maxHeaderListSize: plan.limits.maxHeaderSize, enablePush: false },
       // our own check answers 431 above limits.max_headers; nghttp2's cap sits above it
       maxHeaderListPairs: Math.max(128, plan.limits.maxHeaders * 2 + 16),

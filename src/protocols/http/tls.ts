@@ -4,8 +4,8 @@
 // builds a new plan, so renewed files at the same paths are picked up) or on reloadCertificates(); a
 // failed read keeps the previous certificates and logs why.
 import fs from "node:fs";
-import tls from "node:tls";
-import type { SecureContext, TLSSocket } from "node:tls";
+import type { SecureContext, Server as TlsServer, TLSSocket } from "node:tls";
+import { nodeTls } from "../../core/node-http.ts";
 import type { Socket } from "node:net";
 import type { TlsCertPlan } from "../../config/schema.ts";
 
@@ -31,7 +31,7 @@ export function loadCerts(plan: readonly TlsCertPlan[]): CertSet {
     try {
       cert = fs.readFileSync(c.cert);
       key = fs.readFileSync(c.key);
-      ctx = tls.createSecureContext({ cert, key, minVersion: "TLSv1.2" });
+      ctx = nodeTls().createSecureContext({ cert, key, minVersion: "TLSv1.2" });
     } catch (err) {
       throw new Error(`certificate ${c.cert} / key ${c.key}: ${(err as Error).message}`);
     }
@@ -65,7 +65,7 @@ export class TlsTerminator {
   #plan: readonly TlsCertPlan[];
   readonly #onError: (msg: string) => void;
   /** Never listens: the Listener feeds it accepted sockets; it emits secureConnection once the handshake is done. */
-  readonly #server: tls.Server;
+  readonly #server: TlsServer;
 
   /**
    * Throws when the certificates cannot be loaded (a listener must not start without them).
@@ -76,7 +76,7 @@ export class TlsTerminator {
     this.#plan = plan;
     this.#set = loadCerts(plan);
     this.#onError = onError;
-    this.#server = tls.createServer({
+    this.#server = nodeTls().createServer({
       cert: this.#set.fallbackPem.cert,
       key: this.#set.fallbackPem.key,
       SNICallback: this.#sni,

@@ -4,7 +4,7 @@
 // with its own idle timeout (timeouts.tunnel: no byte either way). Any other answer (426, 401, 200 ...)
 // is relayed as an ordinary response and the client connection goes back to the HTTP parser, so a
 // request that follows is routed on its own (hardening.md H29: no tunnel without a 101).
-import { http, https } from "../../core/node-http.ts";
+import { nodeHttp, nodeHttps } from "../../core/node-http.ts";
 import type { ClientRequest, IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Route } from "../../core/route.ts";
@@ -82,7 +82,7 @@ export class Tunnel {
     const tls = pool.plan.tls;
     this.#tStart = performance.now();
     this.#connected = false;
-    const up = (tls === null ? http : https).request({
+    const up = (tls === null ? nodeHttp() : nodeHttps()).request({
       agent: agentFor(tls), host: s.host, port: s.port, servername: serverName(tls, s.host),
       method: this.#in.pr.method, path: this.#in.pr.target, headers: this.#in.headers,
       setHost: this.#in.pr.authority === null, insecureHTTPParser: false,

@@ -6,7 +6,7 @@
 // timeout (agentKeepAliveTimeoutBuffer), else after FREE_SOCKET_MS.
 import type { Agent } from "node:http";
 import type { Agent as TlsAgent } from "node:https";
-import { http, https } from "../../core/node-http.ts";
+import { nodeHttp, nodeHttps } from "../../core/node-http.ts";
 import fs from "node:fs";
 import net from "node:net";
 import type { UpstreamPlan } from "../../config/schema.ts";
@@ -17,16 +17,17 @@ const FREE_SOCKET_MS = 4_000;
 
 type UpstreamTls = UpstreamPlan["tls"];
 
-const plain = new http.Agent({ keepAlive: true, scheduling: "lifo", timeout: FREE_SOCKET_MS, maxFreeSockets: 1024 });
+/** For Upgrade tunnels only: made (and node:http loaded) with the first one. */
+let plain: Agent | null = null;
 const secure = new Map<string, TlsAgent>();
 
 /** The agent for a pool's TLS settings (plain HTTP: one shared agent). A CA file is read once per path. */
 export function agentFor(tls: UpstreamTls): Agent {
-  if (tls === null) return plain;
+  if (tls === null) return plain ??= new (nodeHttp().Agent)({ keepAlive: true, scheduling: "lifo", timeout: FREE_SOCKET_MS, maxFreeSockets: 1024 });
   const id = `${tls.ca ?? ""}|${tls.verify ? 1 : 0}`;
   let a = secure.get(id);
   if (a === undefined) {
-    a = new https.Agent({
+    a = new (nodeHttps().Agent)({
       keepAlive: true, scheduling: "lifo", timeout: FREE_SOCKET_MS, maxFreeSockets: 1024,
       ca: tls.ca === null ? undefined : fs.readFileSync(tls.ca),
       rejectUnauthorized: tls.verify,
@@ -91,7 +92,8 @@ export function h1PoolFor(host: string, port: number, tls: UpstreamTls, connectT
 export async function closeUpstreams(): Promise<void> {
   for (const p of h1pools.values()) p.destroy();
   h1pools.clear();
-  plain.destroy();
+  plain?.destroy();
+  plain = null;
   for (const a of secure.values()) a.destroy();
   secure.clear();
 }
