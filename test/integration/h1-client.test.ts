@@ -154,3 +154,40 @@ test("a reused socket is reported, so the caller can tell the keep-alive race ap
   assert.ok(r.error === null ? r.body.toString() === "fresh" : r.error === "ECONNRESET", JSON.stringify(r));
   pool.destroy();
 });
+
+test("one keep-alive socket: fast-path heads, heads split across reads, bodies in pieces and a 100 interim, all in step", async () => {
+  // each answer is a list of pieces written 15 ms apart (separate reads); the pieces of answer 1 split
+  // the head (llhttp parses it), answer 2 comes whole (the JavaScript fast path), answer 3 has its body in
+  // three reads, answer 4 is a 100 then the final answer in one read, answer 5 comes whole again
+  const answers = [
+    ["HTTP/1.1 200 OK\r\nContent-Le", "ngth: 5\r\n\r\nsp", "lit"],
+    ["HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nwhole"],
+    ["HTTP/1.1 201 Created\r\nContent-Length: 9\r\n\r\nbod", "y i", "n 3"],
+    ["HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nafter"],
+    ["HTTP/1.1 404 Not Found\r\nX-A: b\r\nContent-Length: 4\r\n\r\ngone"],
+  ];
+  let n = 0;
+  let conns = 0;
+  const s = net.createServer((c) => {
+    conns++;
+    c.on("error", () => {});
+    c.on("data", () => {
+      const parts = answers[n++ % answers.length];
+      parts.forEach((p, i) => setTimeout(() => c.write(p), 15 * i));
+    });
+  });
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  closers.push(() => s.close());
+  const pool = new H1Pool("127.0.0.1", (s.address() as net.AddressInfo).port, opts);
+  const want: [number, string][] = [[200, "split"], [200, "whole"], [201, "body in 3"], [200, "after"], [404, "gone"]];
+  for (let round = 0; round < 2; round++) {
+    for (const [status, body] of want) {
+      const r = await send(pool, {});
+      assert.equal(r.error, null, body);
+      assert.equal(r.status, status, body);
+      assert.equal(r.body.toString(), body);
+    }
+  }
+  assert.deepEqual([conns, pool.size], [1, 1], "every answer came on the one kept-alive socket");
+  pool.destroy();
+});

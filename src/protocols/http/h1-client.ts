@@ -2,17 +2,20 @@
 // Keep-alive sockets per server; the request head is written as one string built from the parsed
 // client request; responses are parsed by Node's own llhttp binding (the very parser node:http
 // uses: strict, never lenient, so hardening.md 1.2's response rules hold: CL+TE, duplicate CL,
-// bare LF, obs-fold, bad chunks fail). No ClientRequest/IncomingMessage objects, no timer per
+// bare LF, obs-fold, bad chunks fail), except that a head in the plainly valid subset of
+// response-head.ts is read in JavaScript, with its Content-Length body, and handed to the very same
+// callbacks (no llhttp call and no C++-to-JS callback for the common response). No ClientRequest/IncomingMessage objects, no timer per
 // request (one shared coarse ticker), no closure per request: this is the hot path (bench/).
 //
 // Error codes: ECONNREFUSED & co from net; ECONNTIMEOUT (connect timeout); ECONNRESET (the socket
 // closed before the response was complete); ETIMEDOUT (the caller gave up on an idle exchange);
 // HPE_* (an invalid response: the socket is discarded); HPE_UNEXPECTED_101 (101 nobody asked for).
 import net from "node:net";
-import tls from "node:tls";
 import type { Socket } from "node:net";
 import { DeadlineSweep } from "../../core/deadline-sweep.ts";
 import { rawWrite } from "../../core/raw-write.ts";
+import { nodeTls } from "../../core/node-http.ts";
+import { parseFastHead } from "./response-head.ts";
 import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 
 export type H1Phase = "connect" | "request" | "response";
@@ -242,6 +245,11 @@ class Conn {
   /** Response header fields gathered by kOnHeaders (many fields, or trailers). */
   fields: string[] | null = null;
   upgraded = false;
+  /** Body bytes still to come of a response whose head took the fast path (-1: none in progress). */
+  fastLeft = -1;
+  /** llhttp holds part of the current message (a head that did not take the fast path): it parses
+   *  every byte until that response is complete. */
+  slow = false;
 
   /** `viaOnread`: a plain socket whose reads land in the shared READ_BUFFER (net's onread), not 'data'. */
   constructor(pool: H1Pool, socket: Socket, viaOnread: boolean) {
@@ -281,6 +289,19 @@ class Conn {
     }
     if (x.pendingEnd !== undefined) { x.complete(); return; } // bytes past the finished response: discard
     x.touch();
+    if (this.fastLeft >= 0) { this.#fastBody(d, 0); return; }
+    if (!this.slow && x.head.method !== "HEAD" && x.head.upgrade === null) {
+      const h = parseFastHead(d);
+      if (h !== null) {
+        this.fields = null;
+        const p = this.parser as ParserInstance & { conn: Conn };
+        if (onHeadersComplete.call(p, 1, 1, h.headers, 0, undefined, h.status, h.reason, false, h.keepAlive) !== 0 || this.dead) return;
+        this.fastLeft = h.contentLength;
+        this.#fastBody(d, h.bodyStart);
+        return;
+      }
+      this.slow = true;
+    }
     const r = this.parser.execute(d);
     if (this.upgraded) {
       this.finishUpgrade(typeof r === "number" ? d.subarray(r) : Buffer.alloc(0));
@@ -293,6 +314,24 @@ class Conn {
       this.destroy();
     }
   };
+
+  /** Body bytes of a fast-path response from d[off]; its end completes it as llhttp's callback would. */
+  #fastBody(d: Buffer, off: number): void {
+    const n = Math.min(this.fastLeft, d.length - off);
+    const p = this.parser as ParserInstance & { conn: Conn };
+    if (n > 0) {
+      this.fastLeft -= n;
+      const chunk = Buffer.allocUnsafe(n); // d may be the shared READ_BUFFER
+      d.copy(chunk, 0, off, off + n);
+      onBody.call(p, chunk);
+      off += n;
+    }
+    if (this.fastLeft > 0) return;
+    this.fastLeft = -1;
+    onMessageComplete.call(p);
+    // bytes past the response nobody asked for (H31): the socket is not reused
+    if (off < d.length) this.destroy();
+  }
 
   readonly onEnd = (): void => {
     const x = this.x;
@@ -400,6 +439,7 @@ function onMessageComplete(this: ParserInstance & { conn: Conn }): void {
   const c = this.conn;
   const x = c.x;
   if (x === null || x.done || !x.gotResponse) return; // the end of an interim response
+  c.slow = false; // llhttp is between messages again
   const trailers = c.fields;
   c.fields = null;
   if (!x.bodyDone) {
@@ -466,7 +506,7 @@ export class H1Pool {
     const viaOnread = t === null && head.upgrade === null;
     const socket = t === null
       ? net.connect(viaOnread ? { host: this.host, port: this.port, noDelay: true, onread: ONREAD } : { host: this.host, port: this.port, noDelay: true })
-      : tls.connect({ host: this.host, port: this.port, ca: t.ca ?? undefined, servername: t.servername, rejectUnauthorized: t.verify, minVersion: "TLSv1.2", ALPNProtocols: ["http/1.1"] });
+      : nodeTls().connect({ host: this.host, port: this.port, ca: t.ca ?? undefined, servername: t.servername, rejectUnauthorized: t.verify, minVersion: "TLSv1.2", ALPNProtocols: ["http/1.1"] });
     if (t !== null) socket.setNoDelay(true);
     const c = new Conn(this, socket, viaOnread);
     this.#all.add(c);

@@ -1,0 +1,111 @@
+// A fast path for the common upstream response head (issue 11: llhttp's response parse and its three
+// C++-to-JS callbacks were the largest single cost of a proxied request after the syscalls). It takes
+// only a narrow, plainly valid subset and says "not mine" (null) for everything else, which then goes
+// to llhttp exactly as before (h1-client.ts). The subset, all of it inside one read:
+//   "HTTP/1.1 " 3 digits (200-599, not 204 or 304) " " reason CRLF
+//   ( token ":" OWS value CRLF )*  CRLF       value: visible ASCII and inner SP/HTAB, not empty,
+//                                             no trailing whitespace; at most MAX_FAST_HEAD bytes
+//   exactly one Content-Length of 1-15 digits; no Transfer-Encoding and no Proxy-Connection;
+//   Connection absent, "close" or "keep-alive" (any case).
+// Inside that subset llhttp (strict) accepts the head and reports the same status, reason, fields, body
+// length and keep-alive; test/unit/http/response-head.test.ts checks both parsers against each other.
+// Anything else (1xx, 101, 204/304, chunked, a close-delimited body, obs-fold, a bare LF or CR, control
+// or non-ASCII bytes, a head split across reads, HTTP/1.0) is llhttp's to accept or refuse.
+
+/** Longer heads (or heads not complete in the read) go to llhttp. */
+export const MAX_FAST_HEAD = 8 * 1024;
+
+export interface FastHead {
+  readonly status: number;
+  readonly reason: string;
+  /** Flat [name, value, ...] as sent. */
+  readonly headers: string[];
+  readonly contentLength: number;
+  readonly keepAlive: boolean;
+  /** Offset of the first body byte in the buffer. */
+  readonly bodyStart: number;
+}
+
+// RFC 9110 §5.6.2 tchar
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
+for (let c = 65; c <= 90; c++) { TCHAR[c] = 1; TCHAR[c + 32] = 1; }
+
+/** Buffer's own latin1 decoder (what toString("latin1", ...) ends in), without the argument checks. */
+interface Latin1 { latin1Slice(start: number, end: number): string }
+
+/** name equals `lower` (a-z and "-") ignoring ASCII case. */
+function named(s: string, from: number, to: number, lower: string): boolean {
+  if (to - from !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) if ((s.charCodeAt(from + i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
+}
+
+/** The head at the start of d when it is in the subset above; null: llhttp's to parse. */
+export function parseFastHead(d: Buffer): FastHead | null {
+  const len = d.length;
+  if (len < 19 || d[0] !== 72 || d[5] !== 49 || d[6] !== 46 || d[7] !== 49 || d[8] !== 32) return null; // "H", "1.1 "
+  const s = (d as unknown as Latin1).latin1Slice(0, len < MAX_FAST_HEAD ? len : MAX_FAST_HEAD);
+  if (!s.startsWith("HTTP/1.1 ")) return null;
+  const end = s.indexOf("\r\n\r\n", 12);
+  if (end < 0) return null;
+  const d0 = s.charCodeAt(9) - 48;
+  const d1 = s.charCodeAt(10) - 48;
+  const d2 = s.charCodeAt(11) - 48;
+  if (d0 < 2 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || s.charCodeAt(12) !== 32) return null;
+  const status = d0 * 100 + d1 * 10 + d2;
+  if (status === 204 || status === 304) return null;
+  const lineEnd = s.indexOf("\r\n", 13);
+  for (let i = 13; i < lineEnd; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 32 && c !== 9) || c > 126) return null;
+  }
+  const reason = s.slice(13, lineEnd);
+  const headers: string[] = [];
+  let cl = -1;
+  let keepAlive = true;
+  let p = lineEnd + 2;
+  while (p <= end) {
+    const eol = s.indexOf("\r\n", p);
+    let i = p;
+    while (i < eol && TCHAR[s.charCodeAt(i)] === 1) i++;
+    if (i === p || i === eol || s.charCodeAt(i) !== 58) return null; // empty name, no colon, or a bad name byte
+    let v = i + 1;
+    while (v < eol) { const c = s.charCodeAt(v); if (c !== 32 && c !== 9) break; v++; }
+    if (v === eol) return null; // empty value
+    for (let k = v; k < eol; k++) {
+      const c = s.charCodeAt(k);
+      if ((c < 32 && c !== 9) || c > 126) return null;
+    }
+    const last = s.charCodeAt(eol - 1);
+    if (last === 32 || last === 9) return null;
+    switch (i - p) {
+      case 10:
+        if (named(s, p, i, "connection")) {
+          if (named(s, v, eol, "close")) keepAlive = false;
+          else if (!named(s, v, eol, "keep-alive")) return null;
+        }
+        break;
+      case 14:
+        if (named(s, p, i, "content-length")) {
+          if (cl >= 0 || eol - v > 15) return null;
+          let n = 0;
+          for (let k = v; k < eol; k++) {
+            const c = s.charCodeAt(k) - 48;
+            if (c < 0 || c > 9) return null;
+            n = n * 10 + c;
+          }
+          cl = n;
+        }
+        break;
+      case 16: if (named(s, p, i, "proxy-connection")) return null; break;
+      case 17: if (named(s, p, i, "transfer-encoding")) return null; break;
+      default: break;
+    }
+    headers.push(s.slice(p, i), s.slice(v, eol));
+    p = eol + 2;
+  }
+  if (cl < 0) return null;
+  return { status, reason, headers, contentLength: cl, keepAlive, bodyStart: end + 4 };
+}
