@@ -272,7 +272,8 @@ class HttpHandler implements ProtocolHandler, H1Handler {
 
   #log(f: ClientFacts, pr: ProxyRequest | null, upstream: string | null, d: ForwardDone): void {
     const ctx = this.#ctx;
-    ctx.stats.request(d.status, performance.now() - f.t0);
+    const ms = performance.now() - f.t0;
+    ctx.stats.request(d.status, ms);
     const fmt = ctx.accessLog();
     if (fmt === null) return;
     const raw = f.raw;
@@ -282,7 +283,7 @@ class HttpHandler implements ProtocolHandler, H1Handler {
       status: d.status, bytes_sent: d.bytesSent, bytes_received: f.socket?.bytesRead ?? 0,
       upstream, upstream_addr: d.upstreamAddr, upstream_status: d.upstreamStatus,
       upstream_response_time: d.upstreamMs === null ? null : Math.round(d.upstreamMs) / 1000,
-      request_time: Math.round(performance.now() - f.t0) / 1000, error: d.error, tries: d.tries,
+      request_time: Math.round(ms) / 1000, error: d.error, tries: d.tries,
     });
   }
 }

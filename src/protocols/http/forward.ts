@@ -136,6 +136,7 @@ export class Forward implements H1Events, BodySink, ClientWatcher {
       idleMs: this.#plan.timeouts.upstreamResponseMs,
       upgrade: null,
       flush: pr.expectContinue,
+      bodyless: this.#body === "none",
     }, this);
     this.#reused = this.#up.reused;
     if (this.#body === "none") this.#up.end(null);

@@ -56,6 +56,9 @@ export interface H1RequestHead {
   /** Send the head as soon as the socket is ready (Expect: 100-continue) rather than with the first
    *  body bytes or end(): a request abandoned before its body started never reaches the server. */
   readonly flush: boolean;
+  /** The caller sends no body (it calls end(null) right after request()): on a reused socket,
+   *  onConnected may then come synchronously, from inside request(). */
+  readonly bodyless?: boolean;
 }
 
 /** The caller's handle on one exchange. */
@@ -172,8 +175,8 @@ class Exchange implements H1Call {
     this.conn.destroy();
   }
 
-  touch(): void {
-    if (this.head.idleMs > 0 && this.conn.connected && this.pendingEnd === undefined) this.deadline = performance.now() + this.head.idleMs;
+  touch(now = performance.now()): void {
+    if (this.head.idleMs > 0 && this.conn.connected && this.pendingEnd === undefined) this.deadline = now + this.head.idleMs;
   }
 
   expired(now: number): void {
@@ -496,10 +499,13 @@ export class H1Pool {
       const x = new Exchange(c, head, ev, true);
       c.x = x;
       live.add(x);
-      x.touch();
+      x.touch(now);
       c.socket.resume();
       if (head.flush) x.sendHead();
-      queueMicrotask(() => { if (!x.done) ev.onConnected(); });
+      // a request with a body starts sending it from onConnected, which must come after the caller holds
+      // the H1Call; a bodiless one has nothing to start, so it hears at once (no closure per request)
+      if (head.bodyless) ev.onConnected();
+      else queueMicrotask(() => { if (!x.done) ev.onConnected(); });
       return x;
     }
     const t = this.opts.tls;

@@ -46,55 +46,54 @@ function named(s: string, from: number, to: number, lower: string): boolean {
 export function parseFastHead(d: Buffer): FastHead | null {
   const len = d.length;
   if (len < 19 || d[0] !== 72 || d[5] !== 49 || d[6] !== 46 || d[7] !== 49 || d[8] !== 32) return null; // "H", "1.1 "
+  // one pass over the head: every scan below stops at the first byte outside its class, and
+  // charCodeAt past the end gives NaN, which is in no class
   const s = (d as unknown as Latin1).latin1Slice(0, len < MAX_FAST_HEAD ? len : MAX_FAST_HEAD);
   if (!s.startsWith("HTTP/1.1 ")) return null;
-  const end = s.indexOf("\r\n\r\n", 12);
-  if (end < 0) return null;
   const d0 = s.charCodeAt(9) - 48;
   const d1 = s.charCodeAt(10) - 48;
   const d2 = s.charCodeAt(11) - 48;
   if (d0 < 2 || d0 > 5 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || s.charCodeAt(12) !== 32) return null;
   const status = d0 * 100 + d1 * 10 + d2;
   if (status === 204 || status === 304) return null;
-  const lineEnd = s.indexOf("\r\n", 13);
-  for (let i = 13; i < lineEnd; i++) {
-    const c = s.charCodeAt(i);
-    if ((c < 32 && c !== 9) || c > 126) return null;
-  }
-  const reason = s.slice(13, lineEnd);
+  let e = 13;
+  let c = s.charCodeAt(e);
+  while ((c >= 32 && c <= 126) || c === 9) c = s.charCodeAt(++e);
+  if (c !== 13 || s.charCodeAt(e + 1) !== 10) return null;
+  const reason = s.slice(13, e);
   const headers: string[] = [];
   let cl = -1;
   let keepAlive = true;
-  let p = lineEnd + 2;
-  while (p <= end) {
-    const eol = s.indexOf("\r\n", p);
+  let p = e + 2;
+  for (;;) {
+    c = s.charCodeAt(p);
+    if (c === 13) break; // the empty line (checked below)
     let i = p;
-    while (i < eol && TCHAR[s.charCodeAt(i)] === 1) i++;
-    if (i === p || i === eol || s.charCodeAt(i) !== 58) return null; // empty name, no colon, or a bad name byte
+    while (TCHAR[c] === 1) c = s.charCodeAt(++i);
+    if (i === p || c !== 58) return null; // empty name, or a byte that is neither tchar nor ":"
     let v = i + 1;
-    while (v < eol) { const c = s.charCodeAt(v); if (c !== 32 && c !== 9) break; v++; }
-    if (v === eol) return null; // empty value
-    for (let k = v; k < eol; k++) {
-      const c = s.charCodeAt(k);
-      if ((c < 32 && c !== 9) || c > 126) return null;
-    }
-    const last = s.charCodeAt(eol - 1);
+    c = s.charCodeAt(v);
+    while (c === 32 || c === 9) c = s.charCodeAt(++v);
+    e = v;
+    while ((c >= 32 && c <= 126) || c === 9) c = s.charCodeAt(++e);
+    if (c !== 13 || s.charCodeAt(e + 1) !== 10 || e === v) return null; // a bare CR or LF, a control byte, or an empty value
+    const last = s.charCodeAt(e - 1);
     if (last === 32 || last === 9) return null;
     switch (i - p) {
       case 10:
         if (named(s, p, i, "connection")) {
-          if (named(s, v, eol, "close")) keepAlive = false;
-          else if (!named(s, v, eol, "keep-alive")) return null;
+          if (named(s, v, e, "close")) keepAlive = false;
+          else if (!named(s, v, e, "keep-alive")) return null;
         }
         break;
       case 14:
         if (named(s, p, i, "content-length")) {
-          if (cl >= 0 || eol - v > 15) return null;
+          if (cl >= 0 || e - v > 15) return null;
           let n = 0;
-          for (let k = v; k < eol; k++) {
-            const c = s.charCodeAt(k) - 48;
-            if (c < 0 || c > 9) return null;
-            n = n * 10 + c;
+          for (let k = v; k < e; k++) {
+            const x = s.charCodeAt(k) - 48;
+            if (x < 0 || x > 9) return null;
+            n = n * 10 + x;
           }
           cl = n;
         }
@@ -103,9 +102,9 @@ export function parseFastHead(d: Buffer): FastHead | null {
       case 17: if (named(s, p, i, "transfer-encoding")) return null; break;
       default: break;
     }
-    headers.push(s.slice(p, i), s.slice(v, eol));
-    p = eol + 2;
+    headers.push(s.slice(p, i), s.slice(v, e));
+    p = e + 2;
   }
-  if (cl < 0) return null;
-  return { status, reason, headers, contentLength: cl, keepAlive, bodyStart: end + 4 };
+  if (s.charCodeAt(p + 1) !== 10 || cl < 0) return null;
+  return { status, reason, headers, contentLength: cl, keepAlive, bodyStart: p + 2 };
 }
