@@ -6,10 +6,9 @@
 // (c=256, one worker, 2-core dev machine) with no measured loss of req/s at c=50:
 //   --max-semi-space-size=2   young generation at most 2 x 2 MiB (scavenges stay short and cache-warm);
 //   --heap-growing-percent=20 the old generation's next limit is its live size + 20 % (and V8's
-//                             own minimum step), so a load burst does not leave a heap 4x its need;
-//   --memory-saver-mode       V8's memory-saver heuristics on from the start (what it otherwise turns
-//                             on for a backgrounded tab): 2-4 MiB less peak RSS at c=256, no req/s
-//                             lost in the same runs.
+//                             own minimum step), so a load burst does not leave a heap 4x its need.
+// (--memory-saver-mode was tried: 2-4 MiB less peak RSS at c=256, but about 10 % more CPU per request
+// in 5 paired rounds, and p99 spikes in a full bench run: left out.)
 // The re-executed image also gets MALLOC_ARENA_MAX=2 unless the environment sets it: glibc otherwise
 // gives each of Node's threads (V8 workers, libuv pool) its own malloc arena, a few MiB of RSS each
 // for a process whose allocations are almost all on the main thread.
@@ -20,7 +19,7 @@
 // it is; SWITCHYARD_HEAP_FLAGS replaces the list ("" turns the re-exec off).
 
 /** What the entry point adds when neither the command line nor NODE_OPTIONS names it. */
-export const HEAP_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--heap-growing-percent=20", "--memory-saver-mode"];
+export const HEAP_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--heap-growing-percent=20"];
 
 /** Environment the re-executed image gets where the operator set none of it. */
 export const HEAP_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2" };
