@@ -6,11 +6,7 @@
 // (c=256, one worker, 2-core dev machine) with no measured loss of req/s at c=50:
 //   --max-semi-space-size=2   young generation at most 2 x 2 MiB (scavenges stay short and cache-warm);
 //   --heap-growing-percent=20 the old generation's next limit is its live size + 20 % (and V8's
-//                             own minimum step), so a load burst does not leave a heap 4x its need;
-//   --initial-old-space-size=16 the old generation starts with a 16 MiB limit instead of one sized
-//                             from the machine's memory: under `wrk -c256` the old space stayed at
-//                             9 MiB instead of growing to 16 (peak RSS 81-84 MiB against 87-89 in
-//                             three interleaved rounds), with no CPU cost seen in five paired rounds.
+//                             own minimum step), so a load burst does not leave a heap 4x its need.
 // (--memory-saver-mode was tried: 2-4 MiB less peak RSS at c=256, but about 10 % more CPU per request
 // in 5 paired rounds, and p99 spikes in a full bench run: left out.)
 // The re-executed image also gets MALLOC_ARENA_MAX=2 unless the environment sets it: glibc otherwise
@@ -23,7 +19,7 @@
 // it is; SWITCHYARD_HEAP_FLAGS replaces the list ("" turns the re-exec off).
 
 /** What the entry point adds when neither the command line nor NODE_OPTIONS names it. */
-export const HEAP_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--heap-growing-percent=20", "--initial-old-space-size=16"];
+export const HEAP_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--heap-growing-percent=20"];
 
 /** Environment the re-executed image gets where the operator set none of it. */
 export const HEAP_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2" };
