@@ -469,3 +469,58 @@ test("F15: a TCP backend resets mid-session: the client is closed at once, never
   assert.equal(tcpBackendConns - conns0, 1, "no reconnect after bytes were relayed");
   rows.push({ id: "F15", expected: "TCP backend RST mid-session: client closed promptly; no retry", result: `pass: closed ${r.ms} ms after the query, 1 backend connection` });
 });
+
+test("a server killed under a kept-alive socket: the race retry's refused connect still moves on to another server (retries: 1)", async () => {
+  // two scripted servers; each answers the first request on a connection, and on a second request on
+  // that same kept-alive connection stops listening and drops the connection (a process killed between
+  // two requests). The weighted failover scheduler (fo) sends every request to the first server while it
+  // is eligible (no health checks here), so the keep-alive race retry goes to the dead server again and
+  // is refused; that must not use up the one retry that takes the request to the live server.
+  const servers: net.Server[] = [];
+  const names: string[] = [];
+  for (const name of ["x", "y"]) {
+    const srv = net.createServer((s) => {
+      let n = 0;
+      s.on("error", () => {});
+      s.on("data", () => {
+        n++;
+        if (n === 1) { s.write(`HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n${name}`); return; }
+        srv.close();
+        s.destroy();
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    servers.push(srv);
+    names.push(`127.0.0.1:${(srv.address() as net.AddressInfo).port}`);
+  }
+  const listen = await freePort();
+  const p = await startProxy(`
+log: { level: warn, access: false }
+upstreams:
+  u: { scheduler: fo, passive: false, retries: 1, servers: [ { address: ${names[0]} }, { address: ${names[1]} } ] }
+listeners:
+  - { name: l, protocol: http, listen: 127.0.0.1:${listen}, upstream: u }
+`);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = (): Promise<{ status: number; body: string }> => new Promise((resolve) => {
+    const req = http.request({ host: "127.0.0.1", port: listen, path: "/", agent }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => { body += d.toString(); });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", () => resolve({ status: -1, body: "" }));
+    req.end();
+  });
+  try {
+    const first = await get();
+    assert.equal(first.status, 200);
+    assert.equal(first.body, "x");
+    const second = await get(); // the same server on the reused upstream socket: dropped, then refused
+    assert.equal(second.status, 200, `got ${second.status} ${second.body}`);
+    assert.equal(second.body, "y", "the answer came from the other server");
+  } finally {
+    agent.destroy();
+    await p.stop();
+    for (const s of servers) s.close();
+  }
+});

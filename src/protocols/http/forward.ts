@@ -264,7 +264,10 @@ export class Forward implements H1Events, BodySink, ClientWatcher {
       lease.release(outcome);
       (this.#exclude ??= new Set()).add(lease.server);
     }
-    if (this.#tries <= this.#route.pool.plan.retries && this.#mayRetry(connectFailed, timedOut)) {
+    // the keep-alive race's free second try does not spend the retry budget: a server killed under a
+    // kept-alive socket fails the race retry's fresh connect too, and that is one more reason to move on
+    const spent = this.#tries - (this.#raceRetried ? 1 : 0);
+    if (spent <= this.#route.pool.plan.retries && this.#mayRetry(connectFailed, timedOut)) {
       this.start();
       return;
     }
