@@ -4,8 +4,9 @@
 // uses: strict, never lenient, so hardening.md 1.2's response rules hold: CL+TE, duplicate CL,
 // bare LF, obs-fold, bad chunks fail), except that a head in the plainly valid subset of
 // response-head.ts is read in JavaScript, with its Content-Length body, and handed to the very same
-// callbacks (no llhttp call and no C++-to-JS callback for the common response). No ClientRequest/IncomingMessage objects, no timer per
-// request (one shared coarse ticker), no closure per request: this is the hot path (bench/).
+// callbacks (no llhttp call and no C++-to-JS callback for the common response). No
+// ClientRequest/IncomingMessage objects, no timer per request (one shared coarse ticker), no closure
+// per request: this is the hot path (bench/).
 //
 // Error codes: ECONNREFUSED & co from net; ECONNTIMEOUT (connect timeout); ECONNRESET (the socket
 // closed before the response was complete); ETIMEDOUT (the caller gave up on an idle exchange);
