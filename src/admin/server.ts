@@ -1,6 +1,6 @@
 // The admin listener: /healthz, /readyz, and the /api/* routes (bearer token when configured).
 import type { Server } from "node:http";
-import { nodeHttp } from "../core/node-http.ts";
+import { nodeHttp } from "../core/builtins.ts";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AdminPlan } from "../config/schema.ts";
 import type { Logger } from "../observability/logger.ts";

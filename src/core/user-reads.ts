@@ -2,8 +2,8 @@
 // net's `onread` option: no stream push, no 'data' event and no fresh 64 KiB allocation per read. Sockets a
 // net.Server accepts cannot be given that option, so this switches one over after the fact, the way net
 // sets up an `onread` socket: the handle's useUserBuffer(), plus the three properties net's read path
-// looks for (net-internals.ts finds their module-private symbols). Where they cannot be found (another Node), nothing is switched and
-// the caller keeps reading through 'data'.
+// looks for (net-internals.ts finds their module-private symbols). Where they cannot be found (another
+// Node), nothing is switched and the caller keeps reading through 'data'.
 import type { Socket } from "node:net";
 import { netSymbol } from "./net-internals.ts";
 
@@ -26,9 +26,10 @@ type Keyed = Socket & Record<symbol, unknown> & { _handle?: UserBufferHandle | n
 
 /**
  * From now on the socket's reads land in `buffer` and call `callback` (this = the socket), and 'data'
- * never fires; 'end', pause() and resume() work as before. `next`, when given, is asked after each read for
- * the buffer of the following read (net's onread.buffer as a function). Only for a plain TCP socket that nothing has
- * read from yet (call it in the connection handler), once. Returns false, changing nothing, where it cannot.
+ * never fires; 'end', pause() and resume() work as before. `next`, when given, is asked after each read
+ * for the buffer of the following read (net's onread.buffer as a function). Only for a plain TCP socket
+ * that nothing has read from yet (call it in the connection handler), once. Returns false, changing
+ * nothing, where it cannot.
  */
 export function useUserReads(socket: Socket, buffer: Buffer, callback: ReadCallback, next: (() => Buffer) | null = null): boolean {
   const s = socket as Keyed;

@@ -3,7 +3,7 @@
 // HAProxy's option httpchk + http-check expect status/string. The body is read at most
 // MAX_BODY bytes; a status outside the range is bad-status with the status as code.
 import type { ClientRequest, IncomingMessage } from "node:http";
-import { nodeHttp } from "../core/node-http.ts";
+import { nodeHttp } from "../core/builtins.ts";
 import type { Socket } from "node:net";
 import type { HealthPlan } from "../config/schema.ts";
 import type { HealthCheck, HealthCheckFactory, ProbeResult, ProbeTarget } from "./check.ts";

@@ -26,7 +26,7 @@
 //     and, unlike a dropped greeting, is not a handshake error, so it can never get the host
 //     blocked. That case still counts in Aborted_connects and Access_denied_errors, and is
 //     reported ok with that errno as code.
-import { nodeCrypto } from "../core/node-http.ts";
+import { nodeCrypto } from "../core/builtins.ts";
 import type { HealthPlan } from "../config/schema.ts";
 import type { HealthCheck, HealthCheckFactory, ProbeResult, ProbeTarget } from "./check.ts";
 import { ProbeConn, elapsed, failure, success, type ProbeFailure } from "./conn.ts";

@@ -5,7 +5,7 @@
 // reads nginx's response headers (Auth-Status, Auth-Server, Auth-Port, Auth-User, Auth-Pass,
 // Auth-Wait, Auth-Error-Code). Only headers matter: the body is ignored, the status code too.
 import type { IncomingMessage } from "node:http";
-import { nodeHttp } from "../core/node-http.ts";
+import { nodeHttp } from "../core/builtins.ts";
 import net from "node:net";
 
 export interface AuthHttpRequest {

@@ -5,7 +5,7 @@
 // and the hand-over to the byte relay.
 import net from "node:net";
 import type tls from "node:tls";
-import { nodeTls } from "../core/node-http.ts";
+import { nodeTls } from "../core/builtins.ts";
 import { readFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import type { ListenerContext, ProtocolHandler } from "./adapter.ts";

@@ -1,7 +1,7 @@
 // Demo origins for the out-of-the-box config (`demo.origins`): tiny HTTP servers that say who they
 // are, so `curl` through the proxy shows the balancing at once.
 import type { Server } from "node:http";
-import { nodeHttp } from "../core/node-http.ts";
+import { nodeHttp } from "../core/builtins.ts";
 import type { Address } from "../core/types.ts";
 
 export interface DemoOrigins { close(): Promise<void> }

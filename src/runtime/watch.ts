@@ -13,7 +13,7 @@
 // file systems where inotify says nothing (network mounts, some bind mounts).
 import fs from "node:fs";
 import path from "node:path";
-import { nodeCrypto } from "../core/node-http.ts";
+import { nodeCrypto } from "../core/builtins.ts";
 import type { Logger } from "../observability/logger.ts";
 
 export interface WatchOptions {

@@ -3,7 +3,6 @@
 // (h1-server.ts: llhttp strict, as node:http, without its per-request objects). Every request passes
 // the parser front (front.ts), is routed (host, path_prefix; first match), keyed and forwarded to one
 // server (forward.ts); Upgrade requests become tunnels (upgrade.ts); CONNECT is refused.
-import { reasonPhrase } from "../../core/node-http.ts";
 import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
@@ -13,7 +12,7 @@ import type { RouteTable } from "../../core/route.ts";
 import type { KeyKind } from "../../core/types.ts";
 import { httpKey, normaliseIp } from "../../core/key.ts";
 import { upstreamRequestHeaders } from "./headers.ts";
-import { rawErrorResponse, type HttpErrorCause } from "./responses.ts";
+import { rawErrorResponse, reasonPhrase, type HttpErrorCause } from "./responses.ts";
 import { Forward, type ForwardDone } from "./forward.ts";
 import { Tunnel, type TunnelSet } from "./upgrade.ts";
 import { checkHttp1, checkHttp2, wantsTunnel, type FrontResult, type ProxyRequest } from "./front.ts";

@@ -15,7 +15,7 @@ import net from "node:net";
 import type { Socket } from "node:net";
 import { DeadlineSweep } from "../../core/deadline-sweep.ts";
 import { rawWrite } from "../../core/raw-write.ts";
-import { nodeTls } from "../../core/node-http.ts";
+import { nodeTls } from "../../core/builtins.ts";
 import { parseFastHead } from "./response-head.ts";
 import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 

@@ -4,9 +4,8 @@
 // when the upstream gave no length (HTTP/1.1), the close as the end for HTTP/1.0.
 import type { BodySink, BodySource, ClientWatcher, Downstream } from "./downstream.ts";
 import type { H1Conn, H1Head } from "./h1-server.ts";
-import { reasonPhrase } from "../../core/node-http.ts";
 import { rawWrite } from "../../core/raw-write.ts";
-import { errorHeaders, errorText, type HttpErrorCause } from "./responses.ts";
+import { errorHeaders, errorText, reasonPhrase, type HttpErrorCause } from "./responses.ts";
 
 /** A response body chunk up to this size is copied behind its head into one write (one syscall). */
 const COALESCE_MAX = 2 * 1024;

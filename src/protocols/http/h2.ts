@@ -6,7 +6,7 @@
 import type { Http2Server, Http2Session, ServerHttp2Stream, IncomingHttpHeaders } from "node:http2";
 import type { TLSSocket } from "node:tls";
 import type { ListenerPlan } from "../../config/schema.ts";
-import { nodeHttp2 } from "../../core/node-http.ts";
+import { nodeHttp2 } from "../../core/builtins.ts";
 
 export type StreamHandler = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, raw: string[]) => void;
 

@@ -5,7 +5,7 @@
 // failed read keeps the previous certificates and logs why.
 import fs from "node:fs";
 import type { SecureContext, Server as TlsServer, TLSSocket } from "node:tls";
-import { nodeTls } from "../../core/node-http.ts";
+import { nodeTls } from "../../core/builtins.ts";
 import type { Socket } from "node:net";
 import type { TlsCertPlan } from "../../config/schema.ts";
 

@@ -4,7 +4,7 @@
 // with its own idle timeout (timeouts.tunnel: no byte either way). Any other answer (426, 401, 200 ...)
 // is relayed as an ordinary response and the client connection goes back to the HTTP parser, so a
 // request that follows is routed on its own (hardening.md H29: no tunnel without a 101).
-import { nodeHttp, nodeHttps } from "../../core/node-http.ts";
+import { nodeHttp, nodeHttps } from "../../core/builtins.ts";
 import type { ClientRequest, IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
 import type { Route } from "../../core/route.ts";
