@@ -8,10 +8,8 @@
 import type { Socket } from "node:net";
 import type { KeyKind } from "../core/types.ts";
 import type { ProtocolAdapter } from "./adapter.ts";
-import {
-  MailHandler, MailSession, STEP_OK, decodePlain, loginKey, withCredentials,
-  type Credentials, type StepResult, type UpstreamConn,
-} from "./mail-common.ts";
+import { MailHandler, MailSession, decodePlain, loginKey, withCredentials, type Credentials } from "./mail-common.ts";
+import { STEP_OK, type StepResult, type UpstreamConn } from "./mail-upstream.ts";
 
 /** Longest command line (RFC 7162 section 4 asks servers to take 8192 octets). */
 export const IMAP_LINE_LIMIT = 8192;

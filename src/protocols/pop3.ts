@@ -7,10 +7,8 @@
 import type { Socket } from "node:net";
 import type { KeyKind } from "../core/types.ts";
 import type { ProtocolAdapter } from "./adapter.ts";
-import {
-  MailHandler, MailSession, STEP_OK, decodePlain, loginKey, withCredentials,
-  type Credentials, type StepResult, type UpstreamConn,
-} from "./mail-common.ts";
+import { MailHandler, MailSession, decodePlain, loginKey, withCredentials, type Credentials } from "./mail-common.ts";
+import { STEP_OK, type StepResult, type UpstreamConn } from "./mail-upstream.ts";
 
 /** POP3 command lines: RFC 2449 says 255 octets, but AUTH responses (tokens) are longer. */
 export const POP3_LINE_LIMIT = 8192;

@@ -12,7 +12,8 @@ import { domainToASCII } from "node:url";
 import type { Socket } from "node:net";
 import type { KeyKind } from "../core/types.ts";
 import type { ProtocolAdapter } from "./adapter.ts";
-import { MailHandler, MailSession, STEP_OK, xtext, type StepResult, type UpstreamConn } from "./mail-common.ts";
+import { MailHandler, MailSession, xtext } from "./mail-common.ts";
+import { STEP_OK, type StepResult, type UpstreamConn } from "./mail-upstream.ts";
 import { SMTP_LINE_LIMIT, SmtpRelay, type SmtpRelaySummary } from "./smtp-relay.ts";
 
 const CRLF = Buffer.from("\r\n");
