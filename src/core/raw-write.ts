@@ -68,6 +68,23 @@ function onComplete(this: WriteReq, status: number): void {
 }
 
 /**
+ * The request object of the last write the kernel took whole: Node's stream binding ties a request to
+ * C++ state only when part of a write is left for libuv (or the write fails), so until then one object
+ * serves every write.
+ */
+let spare: WriteReq | null = null;
+
+function newReq(sw: StreamWrap): WriteReq {
+  const req = new sw.WriteWrap();
+  req.handle = null;
+  req.oncomplete = onComplete;
+  req.async = false;
+  req.buffer = null;
+  req.socket = null;
+  return req;
+}
+
+/**
  * Writes a latin1 string or a buffer, as socket.write() would; false: wait for 'drain' before writing more.
  * The buffer must not be changed afterwards (as with socket.write()).
  */
@@ -77,18 +94,15 @@ export function rawWrite(socket: Socket, data: string | Buffer): boolean {
   if (SW === null || BYTES === null || h == null || s.encrypted === true || s.connecting || s.destroyed || !s.writable || s.writableLength > 0 || s.writableCorked > 0) {
     return typeof data === "string" ? socket.write(data, "latin1") : socket.write(data);
   }
-  const req = new SW.WriteWrap();
-  req.handle = h;
-  req.oncomplete = onComplete;
-  req.async = false;
-  req.buffer = null;
-  req.socket = null;
+  const req = spare ?? newReq(SW);
+  spare = null;
   const err = typeof data === "string" ? h.writeLatin1String(req, data) : h.writeBuffer(req, data);
   const st = SW.streamBaseState;
   s[BYTES] = (s[BYTES] as number) + st[SW.kBytesWritten];
   if (err !== 0) { s.destroy(writeError(err)); return false; }
-  if (st[SW.kLastWriteWasAsync] === 0) return true;
-  // the kernel took part of it: libuv holds the rest (and the request keeps the data alive)
+  if (st[SW.kLastWriteWasAsync] === 0) { spare = req; return true; }
+  // the kernel took part of it: libuv holds the rest (and the request, which keeps the data alive)
+  req.handle = h;
   req.async = true;
   req.buffer = data;
   req.socket = s;
