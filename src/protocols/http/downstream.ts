@@ -6,6 +6,7 @@ import type { OutgoingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import type { ServerHttp2Stream } from "node:http2";
 import { errorHeaders, errorText, type HttpErrorCause } from "./responses.ts";
+import type { FastHead } from "./response-head.ts";
 
 // RST_STREAM error codes (RFC 9113 §7; node:http2 constants, not imported so node:http2 loads only with h2)
 const NGHTTP2_NO_ERROR = 0x0;
@@ -23,6 +24,11 @@ export interface Downstream {
   info(status: number, raw: readonly string[]): void;
   /** The final response head; `bodyless`: HEAD, 204 or 304 (nothing follows). */
   head(status: number, reason: string, headers: string[], bodyless: boolean, wantTrailers: boolean): void;
+  /**
+   * Where given (HTTP/1): a whole answer at once, head and body, from a response-head.ts head that is
+   * `verbatim` (d holds it, valid only during the call), plus a Set-Cookie line when not null.
+   */
+  whole?(h: FastHead, d: Buffer, setCookie: string | null): void;
   /** One body chunk; false = wait for onDrain before the next. */
   write(chunk: Buffer): boolean;
   onDrain(cb: () => void): void;

@@ -21,6 +21,7 @@ import type { H1Call, H1Events, H1Phase } from "./h1-client.ts";
 import { stickyId } from "../../upstream/pool.ts";
 import { cookieValue } from "../../core/key.ts";
 import { clientResponseHeaders } from "./headers.ts";
+import { fastHeadFields, fastHeadReason, type FastHead } from "./response-head.ts";
 import type { HttpErrorCause } from "./responses.ts";
 import type { BodySink, BodySource, ClientWatcher, Downstream } from "./downstream.ts";
 import type { ProxyRequest } from "./front.ts";
@@ -192,6 +193,27 @@ export class Forward implements H1Events, BodySink, ClientWatcher {
     const bodyless = this.#in.pr.method === "HEAD" || status === 204 || status === 304;
     down.head(status, message, headers, bodyless, hasTrailerField(rawHeaders));
     return true;
+  }
+
+  /** A whole response in one read (h1-client.ts): to an HTTP/1 client as the upstream's own bytes where it can. */
+  onWhole(h: FastHead, d: Buffer): void {
+    this.#up = null; // its socket went back to the pool: never destroy it from here
+    if (this.#finished) return;
+    const down = this.#in.down;
+    if (!h.verbatim || down.whole === undefined || (this.#body !== "none" && this.#body !== "done")) {
+      // the general path, with the head as strings and the body copied out of the read buffer
+      this.onResponse(h.status, fastHeadReason(d, h), fastHeadFields(d, h));
+      if (h.contentLength > 0) this.onData(Buffer.from(d.subarray(h.bodyStart, h.bodyStart + h.contentLength)));
+      this.onEnd(null);
+      return;
+    }
+    this.#responding = true;
+    this.#upStatus = h.status;
+    this.#status = h.status;
+    this.#upMs = performance.now() - this.#tStart;
+    this.#bytes += h.contentLength;
+    down.whole(h, d, this.#setCookie);
+    this.#finish(h.status, null, "ok");
   }
 
   onData(chunk: Buffer): boolean {

@@ -16,7 +16,7 @@ import type { Socket } from "node:net";
 import { DeadlineSweep } from "../../core/deadline-sweep.ts";
 import { rawWrite } from "../../core/raw-write.ts";
 import { nodeTls } from "../../core/builtins.ts";
-import { parseFastHead } from "./response-head.ts";
+import { fastHeadFields, fastHeadReason, parseFastHead, type FastHead } from "./response-head.ts";
 import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 
 export type H1Phase = "connect" | "request" | "response";
@@ -39,6 +39,13 @@ export interface H1Events {
   onIdle(): boolean;
   /** 101 to a request that asked to upgrade: the socket is the caller's from now on. */
   onUpgrade?(status: number, rawHeaders: string[], socket: Socket): void;
+  /**
+   * Where given, a whole response in one read (a response-head.ts fast-path head, its whole body and
+   * nothing after it, the request already sent) comes here instead of onResponse + onData + onEnd:
+   * the exchange is over and the socket pooled before the call. `d` is a read buffer, valid only
+   * during the call.
+   */
+  onWhole?(h: FastHead, d: Buffer): void;
 }
 
 export interface H1RequestHead {
@@ -298,8 +305,22 @@ class Conn {
       const h = parseFastHead(d);
       if (h !== null) {
         this.fields = null;
+        if (h.bodyStart + h.contentLength === d.length && x.bodyDone && !x.done && x.ev.onWhole !== undefined) {
+          // the whole response is in this read: what onHeadersComplete, onBody and onMessageComplete
+          // would do for it, in one step
+          x.gotResponse = true;
+          x.status = h.status;
+          this.keepAlive = h.keepAlive;
+          x.done = true;
+          live.delete(x);
+          this.x = null;
+          if (h.keepAlive) this.pool.release(this);
+          else this.destroy();
+          x.ev.onWhole(h, d);
+          return;
+        }
         const p = this.parser as ParserInstance & { conn: Conn };
-        if (onHeadersComplete.call(p, 1, 1, h.headers, 0, undefined, h.status, h.reason, false, h.keepAlive) !== 0 || this.dead) return;
+        if (onHeadersComplete.call(p, 1, 1, fastHeadFields(d, h), 0, undefined, h.status, fastHeadReason(d, h), false, h.keepAlive) !== 0 || this.dead) return;
         this.fastLeft = h.contentLength;
         this.#fastBody(d, h.bodyStart);
         return;

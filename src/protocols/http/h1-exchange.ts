@@ -5,6 +5,7 @@
 import type { BodySink, BodySource, ClientWatcher, Downstream } from "./downstream.ts";
 import type { H1Conn, H1Head } from "./h1-server.ts";
 import { rawWrite } from "../../core/raw-write.ts";
+import { verbatimAnswer, type FastHead } from "./response-head.ts";
 import { errorHeaders, errorText, reasonPhrase, type HttpErrorCause } from "./responses.ts";
 
 /** A response body chunk up to this size is copied behind its head into one write (one syscall). */
@@ -156,6 +157,18 @@ export class H1Exchange implements Downstream, BodySource {
     s += this.keepAlive ? this.conn.server.keepAliveLines() : "connection: close\r\n";
     this.#pendingHead = `${s}\r\n`;
     this.#headSent = true;
+  }
+
+  whole(h: FastHead, d: Buffer, setCookie: string | null): void {
+    if (this.#headSent || this.#gone) return;
+    this.#headSent = true;
+    // what head() adds behind the upstream's fields, in its order (a Content-Length is always there)
+    let extra = setCookie === null ? "" : `set-cookie: ${setCookie}\r\n`;
+    if (!h.hasDate) extra += dateHeader();
+    if (this.conn.closing || this.conn.server.draining) this.keepAlive = false;
+    extra += this.keepAlive ? this.conn.server.keepAliveLines() : "connection: close\r\n";
+    rawWrite(this.conn.socket, verbatimAnswer(d, h, `${extra}\r\n`));
+    this.#done();
   }
 
   write(chunk: Buffer): boolean {
