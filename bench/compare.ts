@@ -2,7 +2,8 @@
 // (direct, switchyard, http-proxy, a plain undici proxy, node-tcp-proxy, nginx and HAProxy when
 // installed), one worker each, proxy and origin pinned to CPU 0 and `wrk -t1` to CPU 1, in
 // interleaved rounds; medians of req/s, p50/p99, proxy CPU µs per request (from schedstat), peak
-// RSS and errors, with ratios to direct and to nginx. Writes bench/out/results.md and chart.svg.
+// RSS and errors, with ratios to direct and to nginx (of the medians, and the median of each round's
+// own ratio to nginx). Writes bench/out/results.md and chart.svg.
 // switchyard runs as shipped: dist/main.js, built first by scripts/build-dist.ts (what the npm
 // package and the container run), with the heap flags its entry point adds (runtime/heap-flags.ts);
 // SY_FROM=src runs the TypeScript sources instead (type stripping loads about 30 MiB more).
@@ -299,18 +300,26 @@ listen lt
     const metric = (r: Run[]): number => med(r.map((x) => (sc.kind === "stream" ? x.mbps : x.rps)));
     const direct = metric(byT.get("direct") ?? []);
     const nginx = byT.has("nginx") ? metric(byT.get("nginx") ?? []) : NaN;
+    // the same ratio taken within each round (targets of one round ran within seconds of each other),
+    // then the median: steadier where the machine's speed drifts from one round to the next
+    const paired = (runs: Run[]): string => {
+      const ng = byT.get("nginx");
+      if (ng === undefined || ng.length !== runs.length) return "-";
+      const v = (x: Run): number => (sc.kind === "stream" ? x.mbps : x.rps);
+      return med(runs.map((r, i) => v(r) / v(ng[i]))).toFixed(2);
+    };
     lines.push(`### ${sc.id}`);
     lines.push("");
     if (sc.kind === "stream") {
-      lines.push("| target | MB/s | vs direct | vs nginx | peak RSS MiB | errors |");
-      lines.push("| --- | ---: | ---: | ---: | ---: | ---: |");
-      for (const [name, runs] of byT) lines.push(`| ${name} | ${metric(runs).toFixed(0)} | ${ratio(metric(runs), direct)} | ${ratio(metric(runs), nginx)} | ${Math.max(...runs.map((r) => r.rssMiB))} | ${runs.reduce((a, r) => a + r.errors, 0)} |`);
+      lines.push("| target | MB/s | vs direct | vs nginx | vs nginx, per round | peak RSS MiB | errors |");
+      lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+      for (const [name, runs] of byT) lines.push(`| ${name} | ${metric(runs).toFixed(0)} | ${ratio(metric(runs), direct)} | ${ratio(metric(runs), nginx)} | ${paired(runs)} | ${Math.max(...runs.map((r) => r.rssMiB))} | ${runs.reduce((a, r) => a + r.errors, 0)} |`);
     } else {
-      lines.push("| target | req/s | p50 ms | p99 ms | proxy CPU µs/req | peak RSS MiB | errors | vs direct | vs nginx |");
-      lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+      lines.push("| target | req/s | p50 ms | p99 ms | proxy CPU µs/req | peak RSS MiB | errors | vs direct | vs nginx | vs nginx, per round |");
+      lines.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
       for (const [name, runs] of byT) {
         const m = metric(runs);
-        lines.push(`| ${name} | ${Math.round(m)} | ${med(runs.map((r) => r.p50)).toFixed(2)} | ${med(runs.map((r) => r.p99)).toFixed(2)} | ${name === "direct" ? "-" : med(runs.map((r) => r.cpuUs)).toFixed(1)} | ${Math.max(...runs.map((r) => r.rssMiB))} | ${runs.reduce((a, r) => a + r.errors, 0)} | ${ratio(m, direct)} | ${ratio(m, nginx)} |`);
+        lines.push(`| ${name} | ${Math.round(m)} | ${med(runs.map((r) => r.p50)).toFixed(2)} | ${med(runs.map((r) => r.p99)).toFixed(2)} | ${name === "direct" ? "-" : med(runs.map((r) => r.cpuUs)).toFixed(1)} | ${Math.max(...runs.map((r) => r.rssMiB))} | ${runs.reduce((a, r) => a + r.errors, 0)} | ${ratio(m, direct)} | ${ratio(m, nginx)} | ${paired(runs)} |`);
       }
     }
     lines.push("");
