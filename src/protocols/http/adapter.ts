@@ -22,6 +22,7 @@ import type { H1Exchange } from "./h1-exchange.ts";
 import { TlsTerminator } from "./tls.ts";
 import { H2Front } from "./h2.ts";
 import { logHttpAccess } from "../../observability/access-log.ts";
+import { ioNow } from "../../core/io-clock.ts";
 
 function h1Options(plan: ListenerPlan): H1Options {
   return { maxHeaderSize: plan.limits.maxHeaderSize, headerMs: plan.timeouts.headerMs, idleMs: plan.timeouts.idleMs };
@@ -77,7 +78,7 @@ interface ClientFacts {
 
 function h1Facts(head: H1Head, socket: Socket): ClientFacts {
   return {
-    t0: performance.now(),
+    t0: ioNow(),
     clientIp: normaliseIp(socket.remoteAddress),
     clientPort: socket.remotePort ?? 0,
     method: head.method,
@@ -208,7 +209,7 @@ class HttpHandler implements ProtocolHandler, H1Handler {
     const sock = stream.session?.socket as Socket | undefined;
     const down = new Http2Downstream(stream);
     const facts: ClientFacts = {
-      t0: performance.now(),
+      t0: ioNow(),
       clientIp: normaliseIp(sock?.remoteAddress),
       clientPort: sock?.remotePort ?? 0,
       method: headers[":method"] ?? "",
@@ -271,7 +272,7 @@ class HttpHandler implements ProtocolHandler, H1Handler {
 
   #log(f: ClientFacts, pr: ProxyRequest | null, upstream: string | null, d: ForwardDone): void {
     const ctx = this.#ctx;
-    const ms = performance.now() - f.t0;
+    const ms = ioNow() - f.t0;
     ctx.stats.request(d.status, ms);
     const fmt = ctx.accessLog();
     if (fmt === null) return;

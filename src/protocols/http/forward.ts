@@ -17,6 +17,7 @@ import type { ServerView } from "../../upstream/server.ts";
 import type { ListenerPlan } from "../../config/schema.ts";
 import type { Outcome } from "../../core/types.ts";
 import { h1PoolForServer } from "./upstreams.ts";
+import { ioNow } from "../../core/io-clock.ts";
 import type { H1Call, H1Events, H1Phase } from "./h1-client.ts";
 import { stickyId } from "../../upstream/pool.ts";
 import { cookieValue } from "../../core/key.ts";
@@ -124,7 +125,7 @@ export class Forward implements H1Events, BodySink, ClientWatcher {
 
   #dispatch(s: ServerView): void {
     const pr = this.#in.pr;
-    this.#tStart = performance.now();
+    this.#tStart = ioNow();
     this.#connected = false;
     this.#timedOut = false;
     this.#responding = false;
@@ -182,7 +183,7 @@ export class Forward implements H1Events, BodySink, ClientWatcher {
     this.#responding = true;
     this.#upStatus = status;
     this.#status = status;
-    this.#upMs = performance.now() - this.#tStart;
+    this.#upMs = ioNow() - this.#tStart;
     const headers = clientResponseHeaders(rawHeaders, status, down.version === "2");
     if (this.#setCookie !== null) headers.push("set-cookie", this.#setCookie);
     if (this.#body !== "none" && this.#body !== "done") {
@@ -210,7 +211,7 @@ export class Forward implements H1Events, BodySink, ClientWatcher {
     this.#responding = true;
     this.#upStatus = h.status;
     this.#status = h.status;
-    this.#upMs = performance.now() - this.#tStart;
+    this.#upMs = ioNow() - this.#tStart;
     this.#bytes += h.contentLength;
     down.whole(h, d, this.#setCookie);
     this.#finish(h.status, null, "ok");
@@ -321,7 +322,7 @@ export class Forward implements H1Events, BodySink, ClientWatcher {
     const body = this.#in.body;
     if (body === null) return;
     this.#body = "pumping";
-    this.#waitStart = performance.now();
+    this.#waitStart = ioNow();
     body.start(this);
     this.#armBodyTimer(this.#plan.timeouts.bodyMs);
   }
@@ -330,7 +331,7 @@ export class Forward implements H1Events, BodySink, ClientWatcher {
   bodyData(chunk: Buffer): void {
     if (this.#finished || this.#body === "done") return;
     this.#bodyBytes += chunk.length;
-    const now = performance.now();
+    const now = ioNow();
     if (this.#waitStart >= 0) { this.#waitAcc += now - this.#waitStart; this.#waitStart = now; }
     const max = this.#plan.limits.maxBodySize;
     if (max > 0 && this.#bodyBytes > max) { this.#clientFault(413, "body-too-large"); return; }
@@ -345,7 +346,7 @@ export class Forward implements H1Events, BodySink, ClientWatcher {
   #onUpDrain(): void {
     if (this.#body !== "paused" || this.#finished) return;
     this.#body = "pumping";
-    this.#waitStart = performance.now();
+    this.#waitStart = ioNow();
     this.#in.body?.resume();
     this.#armBodyTimer(this.#plan.timeouts.bodyMs);
   }
@@ -379,7 +380,7 @@ export class Forward implements H1Events, BodySink, ClientWatcher {
     this.#bodyTimer = null;
     if (this.#body !== "pumping" || this.#finished) return;
     const limit = this.#plan.timeouts.bodyMs;
-    const now = performance.now();
+    const now = ioNow();
     const gap = now - this.#waitStart;
     const waited = this.#waitAcc + gap;
     const allowed = limit + (this.#bodyBytes * 1000) / MIN_BODY_RATE;

@@ -14,6 +14,7 @@
 import net from "node:net";
 import type { Socket } from "node:net";
 import { DeadlineSweep } from "../../core/deadline-sweep.ts";
+import { ioEnter, ioLeave, ioNow } from "../../core/io-clock.ts";
 import { rawWrite } from "../../core/raw-write.ts";
 import { nodeTls } from "../../core/builtins.ts";
 import { fastHeadFields, fastHeadReason, parseFastHead, type FastHead } from "./response-head.ts";
@@ -183,7 +184,7 @@ class Exchange implements H1Call {
     this.conn.destroy();
   }
 
-  touch(now = performance.now()): void {
+  touch(now = ioNow()): void {
     if (this.head.idleMs > 0 && this.conn.connected && this.pendingEnd === undefined) this.deadline = now + this.head.idleMs;
   }
 
@@ -238,7 +239,14 @@ const ONREAD = {
   buffer: READ_BUFFER,
   // net calls it as a method of the socket; the buffer handed back is READ_BUFFER itself
   callback(this: unknown, n: number): boolean {
-    (this as OnreadSocket)[kConn]?.onData(READ_BUFFER.subarray(0, n));
+    const c = (this as OnreadSocket)[kConn];
+    if (c === undefined) return true;
+    const t = ioEnter();
+    try {
+      c.onData(READ_BUFFER.subarray(0, n));
+    } finally {
+      ioLeave(t);
+    }
     return true;
   },
 };
@@ -472,7 +480,7 @@ function onMessageComplete(this: ParserInstance & { conn: Conn }): void {
     // let the body already on its way finish (a short grace), so the server never sees a cut-off
     // request; then the half-used socket is discarded
     x.pendingEnd = trailers;
-    x.deadline = performance.now() + EARLY_END_GRACE_MS;
+    x.deadline = ioNow() + EARLY_END_GRACE_MS;
     return;
   }
   x.done = true;
@@ -513,7 +521,7 @@ export class H1Pool {
 
   /** Start one exchange. Events may fire synchronously only for onConnected on a reused socket. */
   request(head: H1RequestHead, ev: H1Events): H1Call {
-    const now = performance.now();
+    const now = ioNow();
     // an upgrade takes its socket away for good: it gets a fresh one that reads through 'data' events
     while (this.#idle.length > 0 && head.upgrade === null) {
       const c = this.#idle.pop() as Conn;
@@ -548,7 +556,7 @@ export class H1Pool {
 
   release(c: Conn): void {
     if (this.#closed || this.#idle.length >= this.opts.maxIdle) { c.destroy(); return; }
-    c.idleSince = performance.now();
+    c.idleSince = ioNow();
     this.#idle.push(c);
     if (!withIdle.has(this)) {
       withIdle.add(this);

@@ -16,6 +16,7 @@
 // - a client FIN while its request is open: see H1Exchange.clientFin (h1-exchange.ts; hardening.md F09).
 import type { Socket } from "node:net";
 import { DeadlineSweep } from "../../core/deadline-sweep.ts";
+import { ioEnter, ioLeave, ioNow } from "../../core/io-clock.ts";
 import { backToStreamReads, useUserReads } from "../../core/user-reads.ts";
 import { HTTPParser, METHODS, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 import { H1Exchange } from "./h1-exchange.ts";
@@ -78,7 +79,14 @@ const kConn = Symbol("switchyard.h1.conn");
 type ConnSocket = Socket & { [kConn]?: H1Conn };
 
 function onClientRead(this: Socket, n: number): boolean {
-  (this as ConnSocket)[kConn]?.onData(READ_BUFFER.subarray(0, n));
+  const c = (this as ConnSocket)[kConn];
+  if (c === undefined) return true;
+  const t = ioEnter();
+  try {
+    c.onData(READ_BUFFER.subarray(0, n));
+  } finally {
+    ioLeave(t);
+  }
   return true; // pausing is H1Conn's (socket.pause())
 }
 
@@ -182,7 +190,7 @@ export class H1Conn {
 
   #setDeadline(kind: number, ms: number): void {
     this.deadlineKind = ms > 0 ? kind : D_NONE;
-    this.deadline = ms > 0 ? performance.now() + ms : 0;
+    this.deadline = ms > 0 ? ioNow() + ms : 0;
   }
 
   readonly onData = (d: Buffer): void => {
