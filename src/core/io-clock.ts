@@ -12,14 +12,13 @@ export function ioNow(): number {
   return cached >= 0 ? cached : performance.now();
 }
 
-/** An I/O callback starts: the clock is read now; returns what ioLeave() gets back (callbacks may nest). */
-export function ioEnter(): number {
+/** Runs fn(arg), and everything it does synchronously, at one reading of the clock (calls may nest). */
+export function ioCall<A>(fn: (arg: A) => void, arg: A): void {
   const outer = cached;
   cached = performance.now();
-  return outer;
-}
-
-/** The callback ended (call it in a finally block). */
-export function ioLeave(outer: number): void {
-  cached = outer;
+  try {
+    fn(arg);
+  } finally {
+    cached = outer;
+  }
 }

@@ -14,7 +14,7 @@
 import net from "node:net";
 import type { Socket } from "node:net";
 import { DeadlineSweep } from "../../core/deadline-sweep.ts";
-import { ioEnter, ioLeave, ioNow } from "../../core/io-clock.ts";
+import { ioCall, ioNow } from "../../core/io-clock.ts";
 import { rawWrite } from "../../core/raw-write.ts";
 import { nodeTls } from "../../core/builtins.ts";
 import { fastHeadFields, fastHeadReason, parseFastHead, type FastHead } from "./response-head.ts";
@@ -240,13 +240,7 @@ const ONREAD = {
   // net calls it as a method of the socket; the buffer handed back is READ_BUFFER itself
   callback(this: unknown, n: number): boolean {
     const c = (this as OnreadSocket)[kConn];
-    if (c === undefined) return true;
-    const t = ioEnter();
-    try {
-      c.onData(READ_BUFFER.subarray(0, n));
-    } finally {
-      ioLeave(t);
-    }
+    if (c !== undefined) ioCall(c.onData, READ_BUFFER.subarray(0, n));
     return true;
   },
 };

@@ -16,7 +16,7 @@
 // - a client FIN while its request is open: see H1Exchange.clientFin (h1-exchange.ts; hardening.md F09).
 import type { Socket } from "node:net";
 import { DeadlineSweep } from "../../core/deadline-sweep.ts";
-import { ioEnter, ioLeave, ioNow } from "../../core/io-clock.ts";
+import { ioCall, ioNow } from "../../core/io-clock.ts";
 import { backToStreamReads, useUserReads } from "../../core/user-reads.ts";
 import { HTTPParser, METHODS, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 import { H1Exchange } from "./h1-exchange.ts";
@@ -80,13 +80,7 @@ type ConnSocket = Socket & { [kConn]?: H1Conn };
 
 function onClientRead(this: Socket, n: number): boolean {
   const c = (this as ConnSocket)[kConn];
-  if (c === undefined) return true;
-  const t = ioEnter();
-  try {
-    c.onData(READ_BUFFER.subarray(0, n));
-  } finally {
-    ioLeave(t);
-  }
+  if (c !== undefined) ioCall(c.onData, READ_BUFFER.subarray(0, n));
   return true; // pausing is H1Conn's (socket.pause())
 }
 
