@@ -8,9 +8,13 @@
 //   exactly one Content-Length of 1-15 digits; no Transfer-Encoding and no Proxy-Connection;
 //   Connection absent, "close" or "keep-alive" (any case).
 // Inside that subset llhttp (strict) accepts the head and reports the same status, reason, fields, body
-// length and keep-alive; test/unit/http/response-head.test.ts checks both parsers against each other.
+// length and keep-alive; test/unit/protocols/response-head.test.ts checks both parsers against each other.
 // Anything else (1xx, 101, 204/304, chunked, a close-delimited body, obs-fold, a bare LF or CR, control
 // or non-ASCII bytes, a head split across reads, HTTP/1.0) is llhttp's to accept or refuse.
+// A head whose kept lines already read as the proxy writes them ("name: value", a canonical
+// Content-Length) is `verbatim`: a whole answer in one read then goes to an HTTP/1 client as the
+// upstream's own bytes less its hop-by-hop lines (verbatimAnswer), byte for byte what the general path
+// (headers.ts clientResponseHeaders, h1-exchange.ts head()) writes; the same test holds the two to that.
 
 /** Longer heads (or heads not complete in the read) go to llhttp. */
 export const MAX_FAST_HEAD = 8 * 1024;
@@ -93,6 +97,8 @@ export function parseFastHead(d: Buffer): FastHead | null {
     if (e + 1 >= end || d[e] !== 13 || d[e + 1] !== 10 || e === v) return null; // a bare CR or LF, a control byte, or an empty value
     const last = d[e - 1];
     if (last === 32 || last === 9) return null;
+    // hop-by-hop: the names headers.ts (kindOf) drops from a response; Proxy-Connection and
+    // Transfer-Encoding never reach here
     let hop = false;
     switch (i - p) {
       case 2: hop = named(d, p, i, "te"); break;
