@@ -76,11 +76,11 @@ interface ClientFacts {
   readonly socket: Socket | undefined;
 }
 
-function h1Facts(head: H1Head, socket: Socket): ClientFacts {
+function h1Facts(head: H1Head, socket: Socket, clientIp: string, clientPort: number): ClientFacts {
   return {
     t0: ioNow(),
-    clientIp: normaliseIp(socket.remoteAddress),
-    clientPort: socket.remotePort ?? 0,
+    clientIp,
+    clientPort,
     method: head.method,
     uri: head.url,
     protocol: head.minor === 0 ? "HTTP/1.0" : "HTTP/1.1",
@@ -169,7 +169,8 @@ class HttpHandler implements ProtocolHandler, H1Handler {
     const state = ctx.current();
     if (this.#draining || ctx.draining()) x.closeAfter();
     const head = x.req;
-    const facts = h1Facts(head, x.conn.socket);
+    const c = x.conn;
+    const facts = h1Facts(head, c.socket, c.peerIp(), c.peerPort());
     const front = checkHttp1(head, state.plan.limits.maxHeaders, false);
     this.#admit(front, state.plan, state.routes, facts, x, x);
   }
@@ -181,7 +182,7 @@ class HttpHandler implements ProtocolHandler, H1Handler {
   onUpgrade(head: H1Head, socket: Socket, rest: Buffer): void {
     const ctx = this.#ctx;
     const { plan, routes } = ctx.current();
-    const facts = h1Facts(head, socket);
+    const facts = h1Facts(head, socket, normaliseIp(socket.remoteAddress), socket.remotePort ?? 0);
     socket.on("error", noop);
     // CONNECT: this is a reverse proxy, never a tunnel to anywhere a client names
     if (head.method === "CONNECT") { this.#refuseRaw(socket, facts, null, 405, "not-a-forward-proxy", "CONNECT"); return; }

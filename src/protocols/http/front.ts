@@ -43,17 +43,28 @@ function no(status: number, cause: HttpErrorCause, detail: string): FrontResult 
 // RFC 3986 host (IP-literal, IPv4 or reg-name) with an optional port of at most 5 digits
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::[0-9]{0,5})?$/;
 
+// The last value validHost accepted and the last one routingHost was asked about, with its answer: a
+// listener's requests mostly name the same host, so most requests skip the regex and the lower-casing.
+let lastValid: string | null = null;
+let lastRaw: string | null = null;
+let lastRouting = "";
+
 /** True when v is a valid Host / :authority value (no userinfo, no spaces, not empty). */
 export function validHost(v: string): boolean {
-  return HOST.test(v);
+  if (v === lastValid) return true;
+  if (!HOST.test(v)) return false;
+  lastValid = v;
+  return true;
 }
 
 /** Lower-case host without port, from a valid Host value. */
 export function routingHost(v: string): string {
+  if (v === lastRaw) return lastRouting;
   const h = v.toLowerCase();
-  if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1);
-  const c = h.lastIndexOf(":");
-  return c >= 0 ? h.slice(0, c) : h;
+  const c = h.startsWith("[") ? h.indexOf("]") + 1 : h.lastIndexOf(":");
+  lastRaw = v;
+  lastRouting = c >= 0 ? h.slice(0, c) : h;
+  return lastRouting;
 }
 
 /** host[:port] compared the way a URI authority is: case-insensitive, the scheme's default port implied. */

@@ -17,6 +17,7 @@
 import type { Socket } from "node:net";
 import { DeadlineSweep } from "../../core/deadline-sweep.ts";
 import { ioCall, ioNow } from "../../core/io-clock.ts";
+import { normaliseIp } from "../../core/key.ts";
 import { backToStreamReads, useUserReads } from "../../core/user-reads.ts";
 import { HTTPParser, METHODS, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 import { H1Exchange } from "./h1-exchange.ts";
@@ -156,6 +157,9 @@ export class H1Conn {
   deadline = 0;
   deadlineKind = D_NONE;
   #paused = false;
+  /** The client's address (normalised, core/key.ts) and port, read once per connection. */
+  #peerIp: string | null = null;
+  #peerPort = 0;
   /** Reads land in READ_BUFFER (onClientRead), not 'data'. */
   readonly #userReads: boolean;
 
@@ -180,6 +184,19 @@ export class H1Conn {
     socket.on("error", noop);
     socket.on("close", this.onClose);
     if (server.draining) this.closing = true;
+  }
+
+  peerIp(): string {
+    if (this.#peerIp === null) {
+      this.#peerIp = normaliseIp(this.socket.remoteAddress);
+      this.#peerPort = this.socket.remotePort ?? 0;
+    }
+    return this.#peerIp;
+  }
+
+  peerPort(): number {
+    this.peerIp();
+    return this.#peerPort;
   }
 
   #setDeadline(kind: number, ms: number): void {
