@@ -15,6 +15,7 @@
 import net from "node:net";
 import type { Socket } from "node:net";
 import { useUserReads } from "../core/user-reads.ts";
+import { Buffer } from "node:buffer"; // the module binding: the global Buffer is a getter
 
 export interface RelaySummary {
   /** Bytes client -> upstream and upstream -> client. */

@@ -26,6 +26,7 @@ import { fastHeadFields, fastHeadReason, type FastHead } from "./response-head.t
 import type { HttpErrorCause } from "./responses.ts";
 import type { BodySink, BodySource, ClientWatcher, Downstream } from "./downstream.ts";
 import type { ProxyRequest } from "./front.ts";
+import { Buffer } from "node:buffer"; // the module binding: the global Buffer is a getter
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 /** A request body below this average rate (bytes/s, after the first `body` timeout) is cut (like mod_reqtimeout MinRate). */

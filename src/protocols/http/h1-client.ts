@@ -19,6 +19,7 @@ import { rawWrite } from "../../core/raw-write.ts";
 import { nodeTls } from "../../core/builtins.ts";
 import { fastHeadFields, fastHeadReason, parseFastHead, type FastHead } from "./response-head.ts";
 import { HTTPParser, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
+import { Buffer } from "node:buffer"; // the module binding: the global Buffer is a getter
 
 export type H1Phase = "connect" | "request" | "response";
 

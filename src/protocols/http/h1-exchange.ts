@@ -7,6 +7,7 @@ import type { H1Conn, H1Head } from "./h1-server.ts";
 import { rawWrite } from "../../core/raw-write.ts";
 import { verbatimAnswer, type FastHead } from "./response-head.ts";
 import { errorHeaders, errorText, reasonPhrase, type HttpErrorCause } from "./responses.ts";
+import { Buffer } from "node:buffer"; // the module binding: the global Buffer is a getter
 
 /** A response body chunk up to this size is copied behind its head into one write (one syscall). */
 const COALESCE_MAX = 2 * 1024;

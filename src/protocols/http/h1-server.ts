@@ -21,6 +21,7 @@ import { normaliseIp } from "../../core/key.ts";
 import { backToStreamReads, useUserReads } from "../../core/user-reads.ts";
 import { HTTPParser, METHODS, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 import { H1Exchange } from "./h1-exchange.ts";
+import { Buffer } from "node:buffer"; // the module binding: the global Buffer is a getter
 
 /** One parsed request head. */
 export interface H1Head {

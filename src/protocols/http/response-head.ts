@@ -16,6 +16,8 @@
 // upstream's own bytes less its hop-by-hop lines (verbatimAnswer), byte for byte what the general path
 // (headers.ts clientResponseHeaders, h1-exchange.ts head()) writes; the same test holds the two to that.
 
+import { Buffer } from "node:buffer"; // the module binding: the global Buffer is a getter
+
 /** Longer heads (or heads not complete in the read) go to llhttp. */
 export const MAX_FAST_HEAD = 8 * 1024;
 
