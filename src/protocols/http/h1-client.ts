@@ -314,11 +314,7 @@ class Conn {
           x.gotResponse = true;
           x.status = h.status;
           this.keepAlive = h.keepAlive;
-          x.done = true;
-          live.delete(x);
-          this.x = null;
-          if (h.keepAlive) this.pool.release(this);
-          else this.destroy();
+          this.endExchange(x);
           x.ev.onWhole(h, d);
           return;
         }
@@ -342,6 +338,15 @@ class Conn {
       this.destroy();
     }
   };
+
+  /** x's response is complete: the exchange is over, the socket goes back to the pool (or closes). */
+  endExchange(x: Exchange): void {
+    x.done = true;
+    live.delete(x);
+    this.x = null;
+    if (this.keepAlive) this.pool.release(this);
+    else this.destroy();
+  }
 
   /** Body bytes of a fast-path response from d[off]; its end completes it as llhttp's callback would. */
   #fastBody(d: Buffer, off: number): void {
@@ -478,11 +483,7 @@ function onMessageComplete(this: ParserInstance & { conn: Conn }): void {
     x.deadline = ioNow() + EARLY_END_GRACE_MS;
     return;
   }
-  x.done = true;
-  live.delete(x);
-  c.x = null;
-  if (c.keepAlive) c.pool.release(c);
-  else c.destroy();
+  c.endExchange(x);
   x.ev.onEnd(trailers);
 }
 

@@ -154,10 +154,14 @@ export class H1Exchange implements Downstream, BodySource {
       if (this.version === "1.1") { this.#chunked = true; s += "transfer-encoding: chunked\r\n"; }
       else this.keepAlive = false; // HTTP/1.0 without a length: the close ends the body
     }
-    if (this.conn.closing || this.conn.server.draining) this.keepAlive = false;
-    s += this.keepAlive ? this.conn.server.keepAliveLines() : "connection: close\r\n";
-    this.#pendingHead = `${s}\r\n`;
+    this.#pendingHead = `${s}${this.#connectionLines()}\r\n`;
     this.#headSent = true;
+  }
+
+  /** The head's last lines: keep-alive, or close when the connection or the server is closing. */
+  #connectionLines(): string {
+    if (this.conn.closing || this.conn.server.draining) this.keepAlive = false;
+    return this.keepAlive ? this.conn.server.keepAliveLines() : "connection: close\r\n";
   }
 
   whole(h: FastHead, d: Buffer, setCookie: string | null): void {
@@ -166,9 +170,7 @@ export class H1Exchange implements Downstream, BodySource {
     // what head() adds behind the upstream's fields, in its order (a Content-Length is always there)
     let extra = setCookie === null ? "" : `set-cookie: ${setCookie}\r\n`;
     if (!h.hasDate) extra += dateHeader();
-    if (this.conn.closing || this.conn.server.draining) this.keepAlive = false;
-    extra += this.keepAlive ? this.conn.server.keepAliveLines() : "connection: close\r\n";
-    rawWrite(this.conn.socket, verbatimAnswer(d, h, `${extra}\r\n`));
+    rawWrite(this.conn.socket, verbatimAnswer(d, h, `${extra}${this.#connectionLines()}\r\n`));
     this.#done();
   }
 

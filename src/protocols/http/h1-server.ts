@@ -21,6 +21,7 @@ import { normaliseIp } from "../../core/key.ts";
 import { backToStreamReads, useUserReads } from "../../core/user-reads.ts";
 import { HTTPParser, METHODS, kOnBody, kOnHeaders, kOnHeadersComplete, kOnMessageComplete, type ParserInstance } from "./llhttp.ts";
 import { H1Exchange } from "./h1-exchange.ts";
+import { reasonPhrase } from "./responses.ts";
 import { Buffer } from "node:buffer"; // the module binding: the global Buffer is a getter
 
 /** One parsed request head. */
@@ -65,10 +66,8 @@ const live = new DeadlineSweep<H1Conn>(250);
 
 /** The answer to a request the parser refused, closing the connection. */
 function parseErrorAnswer(code: string): string {
-  const [status, reason] = code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"]
-    : code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? [413, "Payload Too Large"]
-      : code === "TIMEOUT" ? [408, "Request Timeout"] : [400, "Bad Request"];
-  return `HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`;
+  const status = code === "HPE_HEADER_OVERFLOW" ? 431 : code === "HPE_CHUNK_EXTENSIONS_OVERFLOW" ? 413 : code === "TIMEOUT" ? 408 : 400;
+  return `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`;
 }
 
 function noop(): void { /* errors show as 'close' */ }
