@@ -1,5 +1,5 @@
 // The three things the command line does: run, check (-t), signal (-s).
-import fs from "node:fs";
+import { fs } from "../core/builtins.ts";
 import path from "node:path";
 import type { CliOptions } from "./args.ts";
 import { USAGE } from "./args.ts";

@@ -1,5 +1,5 @@
 // The pid file: written at start, removed at exit; -s finds the running instance through it.
-import fs from "node:fs";
+import { fs } from "../core/builtins.ts";
 
 export function writePidFile(path: string): void {
   fs.writeFileSync(path, `${process.pid}\n`);

@@ -1,7 +1,7 @@
 // Config loading: file -> YAML document with positions -> ${NAME:-default} expansion -> validate -> plan.
 // Never throws for bad input: every problem comes back as a ConfigError with the file, the key path
 // and the line:column of the key or value at fault (config.md "Details users rely on").
-import { readFile } from "node:fs/promises";
+import { readText } from "../core/builtins.ts";
 import { LineCounter, parseDocument } from "yaml";
 import type { Env } from "./env.ts";
 import { toPlan } from "./plan.ts";
@@ -33,7 +33,7 @@ export function formatError(e: ConfigError): string {
 export async function loadConfig(file: string, env: Env): Promise<LoadResult> {
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = await readText(file);
   } catch (err) {
     const code = err instanceof Error && "code" in err ? String(err.code) : String(err);
     return { ok: false, errors: [{ file, path: "", line: 0, column: 0, message: `cannot read the configuration file (${code})` }] };

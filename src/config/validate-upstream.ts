@@ -1,6 +1,6 @@
 // Validation of one `upstreams.NAME` block: scheduler (from the registry), sched_flags, health,
 // passive, stickiness, persistence, DNS discovery, upstream TLS and the server list.
-import { accessSync, constants } from "node:fs";
+import { fs } from "../core/builtins.ts";
 import type { HealthType } from "./schema.ts";
 import { healthTypeNames } from "../health/index.ts";
 import { getScheduler, schedulerFlags, schedulers } from "../schedulers/index.ts";
@@ -41,7 +41,7 @@ export const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 /** Reports a file that this process cannot read (certificates, CA bundles), so -t catches it. */
 export function checkReadable(r: Reader, path: string, pos: Pos, file: string): void {
   try {
-    accessSync(file, constants.R_OK);
+    fs.accessSync(file, fs.constants.R_OK);
   } catch (err) {
     const code = err instanceof Error && "code" in err ? String(err.code) : "unreadable";
     r.error(path, pos, `cannot read file "${file}" (${code})`);

@@ -3,10 +3,19 @@
 // included, which load Node's bundled undici: about 14 MiB of a bare process's RSS that the proxy never
 // uses. node:tls, node:https, node:http2 and node:crypto start OpenSSL and compile their JavaScript:
 // about 5 MiB of RSS (binary pages and heap) that a proxy with no TLS, no HTTP/2 and no MySQL check
-// never needs (issue 11, the memory target). Types come from `import type`, which loads nothing.
+// never needs (issue 11, the memory target). node:cluster (with child_process and dgram behind it),
+// node:dns/promises and node:fs/promises (which loads readline's interface) add about 3 MiB more for a
+// single process with no discovery; they load when `workers`, DNS discovery or a file read needs them.
+// Types come from `import type`, which loads nothing.
 import { createRequire } from "node:module";
 
 const load = createRequire(import.meta.url);
+
+/**
+ * node:fs through require: an ESM import of it reads the lazy `promises` getter too, which loads
+ * fs/promises and readline's interface behind it (about 1 MiB of RSS).
+ */
+export const fs = load("node:fs") as typeof import("node:fs");
 
 /** A getter that requires the module on its first call and returns the same object after. */
 function lazy<T>(name: string): () => T {
@@ -19,3 +28,12 @@ export const nodeHttps = lazy<typeof import("node:https")>("node:https");
 export const nodeTls = lazy<typeof import("node:tls")>("node:tls");
 export const nodeHttp2 = lazy<typeof import("node:http2")>("node:http2");
 export const nodeCrypto = lazy<typeof import("node:crypto")>("node:crypto");
+export const nodeCluster = lazy<import("node:cluster").Cluster>("node:cluster");
+export const nodeDns = lazy<typeof import("node:dns/promises")>("node:dns/promises");
+
+/** A UTF-8 file's text: fs/promises' readFile without loading fs/promises. */
+export function readText(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    fs.readFile(file, "utf8", (err, text) => { if (err) reject(err); else resolve(text); });
+  });
+}

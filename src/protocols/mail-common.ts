@@ -4,8 +4,7 @@
 // side (dial, greeting, login replay, next server) is mail-upstream.ts.
 import net from "node:net";
 import type tls from "node:tls";
-import { nodeTls } from "../core/builtins.ts";
-import { readFileSync } from "node:fs";
+import { fs, nodeTls } from "../core/builtins.ts";
 import type { Socket } from "node:net";
 import type { ListenerContext, ProtocolHandler } from "./adapter.ts";
 import type { ListenerPlan, TlsCertPlan } from "../config/schema.ts";
@@ -115,7 +114,7 @@ export function mailTls(plan: ListenerPlan): MailTls | Error | null {
       const byHost = new Map<string, tls.SecureContext>();
       let context: tls.SecureContext | null = null;
       for (const c of list) {
-        const sc = nodeTls().createSecureContext({ cert: readFileSync(c.cert), key: readFileSync(c.key) });
+        const sc = nodeTls().createSecureContext({ cert: fs.readFileSync(c.cert), key: fs.readFileSync(c.key) });
         if (c.hosts.length === 0 || context === null) context ??= sc;
         for (const h of c.hosts) byHost.set(h.toLowerCase(), sc);
       }

@@ -4,7 +4,7 @@
 // owns the listening sockets, runs the health checks once for all of them, and fans reload and
 // stop out. /readyz answers 503 until every listener is bound and again from the start of a stop.
 import path from "node:path";
-import { readFile } from "node:fs/promises";
+import { readText } from "../core/builtins.ts";
 import type { RuntimePlan } from "../config/schema.ts";
 import type { CliOptions } from "../cli/args.ts";
 import { load, type ConfigSource } from "../cli/commands.ts";
@@ -110,7 +110,7 @@ export class Supervisor {
     const src = this.#src;
     if (src.kind === "yaml") return { text: src.text, name: "$SWITCHYARD_CONFIG_YAML" };
     try {
-      return { text: await readFile(src.file, "utf8"), name: src.file };
+      return { text: await readText(src.file), name: src.file };
     } catch {
       const r = await load(src, this.#env); // says why, in the loader's words
       return { errors: r.ok ? [`cannot read ${src.file}`] : r.errors.map(formatError) };

@@ -11,9 +11,9 @@
 // seen once is not reloaded again, whether it was valid or not: a broken file is logged by the
 // reload and ignored until the next change. A slow stat poll backs up the directory watch for
 // file systems where inotify says nothing (network mounts, some bind mounts).
-import fs from "node:fs";
+import type { FSWatcher } from "node:fs";
+import { fs, nodeCrypto } from "../core/builtins.ts";
 import path from "node:path";
-import { nodeCrypto } from "../core/builtins.ts";
 import type { Logger } from "../observability/logger.ts";
 
 export interface WatchOptions {
@@ -30,7 +30,7 @@ export class ConfigWatcher {
   readonly #onChange: () => void;
   readonly #log: Logger;
   readonly #opts: WatchOptions;
-  readonly #watchers = new Map<string, fs.FSWatcher>();
+  readonly #watchers = new Map<string, FSWatcher>();
   #debounce: NodeJS.Timeout | null = null;
   #poll: NodeJS.Timeout | null = null;
   /** SHA-256 of the content last seen; null = the file could not be read. */

@@ -20,8 +20,9 @@
 // Admin API changes (state, weight) are made on the supervisor's pools and passed on to every worker;
 // a worker started later gets them with its config.
 //
-// This file is also the workers' entry point (cluster.setupPrimary exec).
-import cluster, { type Worker } from "node:cluster";
+// This file is also the workers' entry point (nodeCluster().setupPrimary exec).
+import type { Worker } from "node:cluster";
+import { nodeCluster } from "../core/builtins.ts";
 import { fileURLToPath } from "node:url";
 import type { RuntimePlan } from "../config/schema.ts";
 import { loadConfigText, formatError } from "../config/load.ts";
@@ -136,7 +137,7 @@ export class WorkerSet {
   constructor(log: Logger, snapshot: () => WorkerSnapshot) {
     this.#log = log.child({ component: "workers" });
     this.#snapshot = snapshot;
-    cluster.setupPrimary({ exec: fileURLToPath(import.meta.url), args: [], silent: false });
+    nodeCluster().setupPrimary({ exec: fileURLToPath(import.meta.url), args: [], silent: false });
   }
 
   /** Fork count workers with this config; resolves when all are listening, rejects with the first failure. */
@@ -263,7 +264,7 @@ export class WorkerSet {
 
   /** Fork a worker into slot; resolves null once it listens, or the error text. */
   #fork(slot: Slot): Promise<string | null> {
-    const w = cluster.fork({ SWITCHYARD_WORKER_ID: String(slot.id) });
+    const w = nodeCluster().fork({ SWITCHYARD_WORKER_ID: String(slot.id) });
     this.forks++;
     slot.worker = w;
     slot.ready = false;
@@ -515,4 +516,4 @@ export function runWorker(): void {
   process.on("disconnect", () => { void stop(rt?.plan.shutdownTimeoutMs ?? 0); });
 }
 
-if (import.meta.main && cluster.isWorker) runWorker();
+if (import.meta.main && nodeCluster().isWorker) runWorker();

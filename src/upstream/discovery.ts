@@ -19,7 +19,8 @@
 // - Reloads: Runtime.buildPools asks seed() for each upstream; the new pool starts with the
 //   discovered servers of entries it still lists (adopting their Server objects, so state carries),
 //   and a cycle runs at once for anything new.
-import { Resolver, lookup as dnsLookup } from "node:dns/promises";
+import type { Resolver } from "node:dns/promises";
+import { nodeDns } from "../core/builtins.ts";
 import net from "node:net";
 import type { Clock, TimerHandle } from "../core/clock.ts";
 import type { Address } from "../core/types.ts";
@@ -171,12 +172,12 @@ export class Discovery {
     const key = up.resolver === null ? "system" : resolverText(up.resolver);
     let st = this.#states.get(up.name);
     if (st === undefined) {
-      st = { sig: "", answers: new Map(), applied: new Map(), resolved: false, running: false, nextAt: 0, resolver: new Resolver(RESOLVER_OPTIONS), resolverKey: "", resolverReady: false };
+      st = { sig: "", answers: new Map(), applied: new Map(), resolved: false, running: false, nextAt: 0, resolver: new (nodeDns().Resolver)(RESOLVER_OPTIONS), resolverKey: "", resolverReady: false };
       this.#states.set(up.name, st);
     }
     if (st.resolverKey !== key) {
       st.resolver.cancel();
-      st.resolver = new Resolver(RESOLVER_OPTIONS);
+      st.resolver = new (nodeDns().Resolver)(RESOLVER_OPTIONS);
       st.resolverKey = key;
       st.resolverReady = up.resolver === null;
       st.answers.clear();
@@ -191,7 +192,7 @@ export class Discovery {
     let ip = at.host;
     if (net.isIP(ip) === 0) {
       try {
-        ip = (await dnsLookup(at.host)).address;
+        ip = (await nodeDns().lookup(at.host)).address;
       } catch (err) {
         this.#log.warn({ upstream, resolver: at.text, err: (err as Error).message }, `DNS resolver ${at.text} cannot be found; trying again next cycle`);
         return;

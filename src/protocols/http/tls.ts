@@ -3,9 +3,8 @@
 // TLS 1.2, ALPN h2 and http/1.1. Certificates are read when the listener's plan changes (each reload
 // builds a new plan, so renewed files at the same paths are picked up) or on reloadCertificates(); a
 // failed read keeps the previous certificates and logs why.
-import fs from "node:fs";
+import { fs, nodeTls } from "../../core/builtins.ts";
 import type { SecureContext, Server as TlsServer, TLSSocket } from "node:tls";
-import { nodeTls } from "../../core/builtins.ts";
 import type { Socket } from "node:net";
 import type { TlsCertPlan } from "../../config/schema.ts";
 

@@ -6,8 +6,7 @@
 // timeout (agentKeepAliveTimeoutBuffer), else after FREE_SOCKET_MS.
 import type { Agent } from "node:http";
 import type { Agent as TlsAgent } from "node:https";
-import { nodeHttp, nodeHttps } from "../../core/builtins.ts";
-import fs from "node:fs";
+import { fs, nodeHttp, nodeHttps } from "../../core/builtins.ts";
 import net from "node:net";
 import type { UpstreamPlan } from "../../config/schema.ts";
 import { H1Pool } from "./h1-client.ts";
