@@ -21,6 +21,10 @@ test("missingHeapFlags: the defaults, less what node flags or NODE_OPTIONS alrea
   assert.deepEqual(missingHeapFlags([], { NODE_OPTIONS: "--max-old-space-size=512  --max-semi-space-size=1" }), rest);
   assert.deepEqual(missingHeapFlags([...HEAP_FLAGS], {}), []);
   assert.deepEqual(missingHeapFlags([], { SWITCHYARD_HEAP_FLAGS: "" }), []);
+  // an operator who wants Maglev back says --maglev: the default --no-maglev is then not added
+  assert.ok(HEAP_FLAGS.includes("--no-maglev"), HEAP_FLAGS.join(" "));
+  assert.ok(!missingHeapFlags(["--maglev"], {}).includes("--no-maglev"));
+  assert.ok(!missingHeapFlags([], { NODE_OPTIONS: "--no_maglev" }).includes("--no-maglev"));
   assert.deepEqual(missingHeapFlags([], { SWITCHYARD_HEAP_FLAGS: " --max-semi-space-size=4 " }), ["--max-semi-space-size=4"]);
 });
 
