@@ -74,6 +74,17 @@ function onComplete(this: WriteReq, status: number): void {
  */
 let spare: WriteReq | null = null;
 
+/** Whether the last rawWrite's buffer is still referenced (by libuv's queue, or by the stream it went through). */
+let held = false;
+
+/**
+ * After rawWrite(buf): false when the kernel took all of buf at once, so buf's memory may be written
+ * again (a scratch buffer reused for the next answer); true when something still holds it.
+ */
+export function lastWriteHeld(): boolean {
+  return held;
+}
+
 function newReq(sw: StreamWrap): WriteReq {
   const req = new sw.WriteWrap();
   req.handle = null;
@@ -91,6 +102,7 @@ function newReq(sw: StreamWrap): WriteReq {
 export function rawWrite(socket: Socket, data: string | Buffer): boolean {
   const s = socket as RawSocket;
   const h = s._handle;
+  held = true;
   if (SW === null || BYTES === null || h == null || s.encrypted === true || s.connecting || s.destroyed || !s.writable || s.writableLength > 0 || s.writableCorked > 0) {
     return typeof data === "string" ? socket.write(data, "latin1") : socket.write(data);
   }
@@ -100,7 +112,7 @@ export function rawWrite(socket: Socket, data: string | Buffer): boolean {
   const st = SW.streamBaseState;
   s[BYTES] = (s[BYTES] as number) + st[SW.kBytesWritten];
   if (err !== 0) { s.destroy(writeError(err)); return false; }
-  if (st[SW.kLastWriteWasAsync] === 0) { spare = req; return true; }
+  if (st[SW.kLastWriteWasAsync] === 0) { spare = req; held = false; return true; }
   // the kernel took part of it: libuv holds the rest (and the request, which keeps the data alive)
   req.handle = h;
   req.async = true;

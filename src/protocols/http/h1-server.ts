@@ -181,6 +181,9 @@ export class H1Conn {
   parser: ParserWithConn | null = null;
   /** The last request head said keep-alive and did not ask to upgrade: llhttp goes on to the next one. */
   reusable = false;
+  /** Whole answers are built in buffers of their own, not the shared scratch (h1-exchange.ts whole()):
+   *  TLS, or a connection one of whose writes was left partly queued. */
+  ownAnswerBuffers: boolean;
   /** The exchange whose request is being parsed (head done, body not yet). */
   cur: H1Exchange | null = null;
   /** The exchange whose answer goes out now. */
@@ -213,6 +216,7 @@ export class H1Conn {
   constructor(server: H1Server, socket: Socket) {
     this.server = server;
     this.socket = socket;
+    this.ownAnswerBuffers = (socket as Socket & { encrypted?: boolean }).encrypted === true;
     server.conns.add(this);
     live.add(this);
     this.#setDeadline(D_HEADER, server.opts.headerMs);

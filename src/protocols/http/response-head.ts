@@ -168,13 +168,15 @@ export function fastHeadFields(d: Buffer, h: FastHead): string[] {
  * The answer an HTTP/1 client gets for a whole response in d whose head is `verbatim`: the upstream's
  * status line and field lines less the dropped ones, then `extra` (the lines the proxy adds and the
  * empty line), then the body, in one buffer. Byte for byte what the general path writes for it.
+ * Written at the start of `into` when it is long enough (a view of it is returned), else into a new buffer.
  */
-export function verbatimAnswer(d: Buffer, h: FastHead, extra: string): Buffer {
+export function verbatimAnswer(d: Buffer, h: FastHead, extra: string, into: Buffer | null = null): Buffer {
   const headEnd = h.bodyStart - 2; // the empty line is the proxy's, in extra
   const drop = h.drop;
   let keep = headEnd;
   for (let i = 0; i < drop.length; i += 2) keep -= drop[i + 1] - drop[i];
-  const out = Buffer.allocUnsafe(keep + extra.length + h.contentLength);
+  const n = keep + extra.length + h.contentLength;
+  const out = into !== null && into.length >= n ? into.subarray(0, n) : Buffer.allocUnsafe(n);
   // a head is a few hundred bytes: copied by hand, without a view object per range
   let at = 0;
   let from = 0;

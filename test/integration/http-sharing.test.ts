@@ -1,16 +1,19 @@
-// Client connections borrow llhttp parsers only while a request is being read (h1-server.ts
-// acquireParser): a parser goes back to the free list when a read ended exactly at the end of a
-// keep-alive request, and the next connection that reads takes it. What a client must never see is one
-// connection's half-read request leaking into another's parse. Each case leaves a connection in a state
-// where lending its parser would be wrong (a partial pipelined head, a body whose bytes so far end in a
-// blank line, a "Connection: close" request, an upgrade refused), then has other connections read
-// through the proxy, then finishes the first one: every answer must be the right one.
+// What client connections share on the hot path, and must never leak between them.
+// - llhttp parsers (h1-server.ts acquireParser): a connection holds one only while a request is being
+//   read; a parser goes back to the free list when a read ended exactly at the end of a keep-alive
+//   request. Each case leaves a connection where lending its parser would be wrong (a partial pipelined
+//   head, a body whose bytes so far end in a blank line, a "Connection: close" request, an upgrade
+//   refused), has other connections read through the proxy, then finishes the first one: every answer
+//   must be the right one.
+// - the scratch buffer whole answers are built in (h1-exchange.ts whole()): reused only after the
+//   kernel took an answer whole. A client that does not read leaves answers queued in libuv; they must
+//   reach it intact while other clients are answered.
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { freePort, sleep } from "../support/net.ts";
 import { startProxy, type TestProxy } from "../support/proxy.ts";
-import { RecordingBackend, parseResponses, statusOf, type ParsedMessage } from "./http-helpers.ts";
+import { RecordingBackend, ok, parseResponses, statusOf, type ParsedMessage } from "./http-helpers.ts";
 
 let backend: RecordingBackend;
 let proxy: TestProxy;
@@ -18,6 +21,7 @@ let port = 0;
 
 before(async () => {
   backend = await new RecordingBackend().listen();
+  backend.on("/big/", (req) => ok(bigBody(req.target)));
   port = await freePort();
   proxy = await startProxy(`
 upstreams:
@@ -31,6 +35,11 @@ after(async () => {
   await proxy.stop();
   await backend.close();
 });
+
+/** 16 KiB that differ for every target. */
+function bigBody(target: string): string {
+  return `${target};`.repeat(Math.ceil(16384 / (target.length + 1))).slice(0, 16384);
+}
 
 interface Client { s: net.Socket; data: Buffer; closed: boolean }
 
@@ -140,4 +149,37 @@ test("a bad request on one connection does not disturb the next one's parse", as
   assert.equal(statusOf(got[1]), 400);
   await others("e");
   a.s.destroy();
+});
+
+test("answers queued for a client that does not read reach it intact while other clients are answered", async () => {
+  const N = 600; // 600 x 16 KiB: more than loopback's socket buffers hold, so writes to it queue
+  const slow = await open();
+  slow.s.pause();
+  let reqs = "";
+  for (let i = 0; i < N; i++) reqs += `GET /big/s${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
+  slow.s.write(reqs);
+  await sleep(300);
+  // meanwhile, other connections get 16 KiB answers (built in the scratch buffer, when it is free)
+  for (let k = 0; k < 4; k++) {
+    const o = await open();
+    let more = "";
+    for (let i = 0; i < 20; i++) more += `GET /big/o${k}-${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    o.s.write(more);
+    const got = await answers(o, 20);
+    assert.equal(got.length, 20);
+    got.forEach((m, i) => { assert.equal(m.body.toString("latin1"), bigBody(`/big/o${k}-${i}`)); });
+    o.s.destroy();
+  }
+  slow.s.resume();
+  const deadline = Date.now() + 10_000;
+  let got: ParsedMessage[] = [];
+  while (Date.now() < deadline) {
+    got = await answers(slow, N);
+    if (got.length >= N) break;
+  }
+  assert.equal(got.length, N);
+  let wrong = 0;
+  got.forEach((m, i) => { if (m.body.toString("latin1") !== bigBody(`/big/s${i}`)) wrong++; });
+  assert.equal(wrong, 0, `${wrong} of ${N} answers to the slow client were not their own bytes`);
+  slow.s.destroy();
 });
