@@ -3,9 +3,8 @@
 // included, which load Node's bundled undici: about 14 MiB of a bare process's RSS that the proxy never
 // uses. node:tls, node:https, node:http2 and node:crypto start OpenSSL and compile their JavaScript:
 // about 5 MiB of RSS (binary pages and heap) that a proxy with no TLS, no HTTP/2 and no MySQL check
-// never needs (issue 11, the memory target). node:cluster (with child_process and dgram behind it),
-// node:dns/promises and node:fs/promises (which loads readline's interface) add about 3 MiB more for a
-// single process with no discovery; they load when `workers`, DNS discovery or a file read needs them.
+// never needs (issue 11, the memory target). node:cluster and node:dns/promises are required only by
+// `workers` and DNS discovery (net's listen() loads cluster, and dns behind it, anyway).
 // Types come from `import type`, which loads nothing.
 import { createRequire } from "node:module";
 
