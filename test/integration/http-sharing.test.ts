@@ -181,5 +181,18 @@ test("answers queued for a client that does not read reach it intact while other
   let wrong = 0;
   got.forEach((m, i) => { if (m.body.toString("latin1") !== bigBody(`/big/s${i}`)) wrong++; });
   assert.equal(wrong, 0, `${wrong} of ${N} answers to the slow client were not their own bytes`);
+  // its queue is out: its next answers may be built in the shared scratch again, alongside another client's
+  const o = await open();
+  let again = "";
+  let more = "";
+  for (let i = 0; i < 20; i++) { again += `GET /big/a${i} HTTP/1.1\r\nHost: x\r\n\r\n`; more += `GET /big/b${i} HTTP/1.1\r\nHost: x\r\n\r\n`; }
+  slow.s.write(again);
+  o.s.write(more);
+  const [gs, go] = await Promise.all([answers(slow, N + 20), answers(o, 20)]);
+  assert.equal(gs.length, N + 20);
+  assert.equal(go.length, 20);
+  gs.slice(N).forEach((m, i) => { assert.equal(m.body.toString("latin1"), bigBody(`/big/a${i}`)); });
+  go.forEach((m, i) => { assert.equal(m.body.toString("latin1"), bigBody(`/big/b${i}`)); });
+  o.s.destroy();
   slow.s.destroy();
 });
