@@ -22,8 +22,10 @@ import { describeFlags } from "../upstream/flags.ts";
 import { RuntimeMetrics, renderMetrics, ejectionsOf, METRICS_CONTENT_TYPE, type MetricsSource } from "../observability/metrics.ts";
 import { explain } from "./explain.ts";
 import { STATUS_HTML } from "./status-page.ts";
+import { TrafficSums, trafficOf, type Traffic } from "./traffic.ts";
 
-export function serverJson(s: Server): Record<string, unknown> {
+/** A server as the API shows it; `counts` (summed over the workers, traffic.ts) replaces its own counters. */
+export function serverJson(s: Server, counts: { active: number; inactive: number; total: number; failures: number } = s): Record<string, unknown> {
   return {
     address: s.address,
     weight: s.configWeight,
@@ -31,10 +33,10 @@ export function serverJson(s: Server): Record<string, unknown> {
     backup: s.backup,
     state: s.state,
     causes: describeFlags(s.flags),
-    active: s.active,
-    inactive: s.inactive,
-    total: s.total,
-    failures: s.failures,
+    active: counts.active,
+    inactive: counts.inactive,
+    total: counts.total,
+    failures: counts.failures,
     overloaded: s.thresholdOverloaded,
     max_conns: s.upper,
     last_check: s.lastCheck,
@@ -42,10 +44,12 @@ export function serverJson(s: Server): Record<string, unknown> {
   };
 }
 
-export function upstreamsJson(pools: Iterable<Pool>): unknown[] {
+/** Every pool; `sums`: counters summed over this process and its workers (null: this process's own). */
+export function upstreamsJson(pools: Iterable<Pool>, sums: TrafficSums | null = null): unknown[] {
   const out: unknown[] = [];
   for (const p of pools) {
-    out.push({ name: p.name, scheduler: p.plan.scheduler, refusals: p.refusals, retries: p.retries, servers: p.servers.map(serverJson) });
+    const c = sums === null ? p : sums.pool(p.name);
+    out.push({ name: p.name, scheduler: p.plan.scheduler, refusals: c.refusals, retries: c.retries, servers: p.servers.map((s) => serverJson(s, sums === null ? s : sums.server(p.name, s.address))) });
   }
   return out;
 }
@@ -78,6 +82,11 @@ export interface AdminOptions {
   readonly metricsText?: () => Promise<string>;
   /** Told each runtime server change made here (with workers, the supervisor passes it on to them). */
   readonly onServerChange?: (pool: string, address: string, change: ServerChange) => void;
+  /**
+   * With workers: every worker's listener and server counters, which /api/upstreams and /status.json
+   * add to this process's (the supervisor serves nothing itself).
+   */
+  readonly workerTraffic?: () => Promise<readonly Traffic[]>;
 }
 
 const STARTED = Date.now();
@@ -87,6 +96,8 @@ export function adminRoutes(rt: AdminRuntime, options: AdminOptions): AdminRoute
   const metrics = new RuntimeMetrics(rt);
   const metricsText = options.metricsText ?? (async () => renderMetrics([await metrics.snapshot()]));
   const tokenSet = (): boolean => rt.plan.admin !== null && rt.plan.admin.token !== null;
+  const workerTraffic = options.workerTraffic;
+  const sums = async (): Promise<TrafficSums | null> => (workerTraffic === undefined ? null : new TrafficSums([trafficOf(rt), ...await workerTraffic()]));
   const exact = (path: string) => (p: string): string[] | null => (p === path ? [] : null);
   return [
     {
@@ -111,11 +122,11 @@ export function adminRoutes(rt: AdminRuntime, options: AdminOptions): AdminRoute
     },
     {
       method: "GET", guarded: false, match: exact("/status.json"),
-      handle: (_req, res) => sendJson(res, 200, statusJson(rt, tokenSet())),
+      handle: async (_req, res) => sendJson(res, 200, statusJson(rt, tokenSet(), await sums())),
     },
     {
       method: "GET", guarded: true, match: exact("/api/upstreams"),
-      handle: (_req, res) => sendJson(res, 200, upstreamsJson(rt.pools.values())),
+      handle: async (_req, res) => sendJson(res, 200, upstreamsJson(rt.pools.values(), await sums())),
     },
     {
       method: "POST", guarded: true,
@@ -225,32 +236,34 @@ export function parseServerChange(body: unknown): ServerChange | string {
   return { state, weight };
 }
 
-/** What /status polls: listeners with their counters, pools with servers, checks and history. */
-export function statusJson(rt: AdminRuntime, tokenRequired: boolean): unknown {
+/**
+ * What /status polls: listeners with their counters, pools with servers, checks and history.
+ * `sums`: counters summed over this process and its workers (null: this process's own).
+ */
+export function statusJson(rt: AdminRuntime, tokenRequired: boolean, sums: TrafficSums | null = null): unknown {
+  const all = sums ?? new TrafficSums([trafficOf(rt)]);
   const listeners: unknown[] = [];
-  for (const [name, live] of rt.listeners) {
-    const st = rt.stats.get(name);
-    const plan = live.state.plan;
-    let bin = st?.closedBytesIn ?? 0;
-    let bout = st?.closedBytesOut ?? 0;
-    for (const c of live.listener.clients) { bin += c.bytesRead; bout += c.bytesWritten; }
+  // the configured listeners: with workers, this process binds none of them and the workers serve them all
+  for (const plan of rt.plan.listeners) {
+    const c = all.listener(plan.name);
     listeners.push({
-      name, protocol: plan.protocol, address: plan.listen.text, open: live.listener.clients.size,
-      connections: st?.connections ?? 0, requests: st?.requests ?? 0,
-      status: st === undefined ? null : { "1xx": st.classes[1], "2xx": st.classes[2], "3xx": st.classes[3], "4xx": st.classes[4], "5xx": st.classes[5] },
-      bytes_in: bin, bytes_out: bout,
+      name: plan.name, protocol: plan.protocol, address: plan.listen.text, open: c.open,
+      connections: c.connections, requests: c.requests,
+      status: { "1xx": c.classes[0], "2xx": c.classes[1], "3xx": c.classes[2], "4xx": c.classes[3], "5xx": c.classes[4] },
+      bytes_in: c.bytesIn, bytes_out: c.bytesOut,
       upstreams: [...new Set(plan.routes.map((r) => r.upstream))],
     });
   }
   const upstreams: unknown[] = [];
   for (const p of rt.pools.values()) {
+    const pc = all.pool(p.name);
     upstreams.push({
       name: p.name, scheduler: p.plan.scheduler, check: p.plan.health.type, eligible: p.eligible.length,
-      refusals: p.refusals, retries: p.retries,
+      refusals: pc.refusals, retries: pc.retries,
       servers: p.servers.map((s) => {
         const h = p.plan.health.type === "none" ? null : rt.health.status(`${p.name}/${s.address}`);
         return {
-          ...serverJson(s),
+          ...serverJson(s, all.server(p.name, s.address)),
           ejections: ejectionsOf(s),
           check: h === null ? null : { ok: h.last === null ? null : h.last.ok, ms: h.last === null ? null : Math.round(h.last.ms * 10) / 10, probes: h.probes, reason: h.reason },
         };

@@ -71,7 +71,9 @@ export class Supervisor {
         const metricsText = plan.workers > 1 ? async () => renderMetrics([await own.snapshot(), ...(await this.#workers?.metrics() ?? [])]) : undefined;
         // with workers, admin API changes made on this process's pools go to every worker as well
         const onServerChange = plan.workers > 1 ? (pool: string, address: string, c: ServerChange) => this.#workers?.admin({ pool, address, state: c.state, weight: c.weight }) : undefined;
-        this.#admin = new AdminServer(plan.admin, adminRoutes(this.runtime, { reload: () => this.reload(), metricsText, onServerChange }), () => this.runtime.phase === "ready", this.log.child({ listener: "admin" }));
+        // with workers, /api/upstreams and /status.json add up the workers' listener and server counters
+        const workerTraffic = plan.workers > 1 ? async () => await this.#workers?.traffic() ?? [] : undefined;
+        this.#admin = new AdminServer(plan.admin, adminRoutes(this.runtime, { reload: () => this.reload(), metricsText, onServerChange, workerTraffic }), () => this.runtime.phase === "ready", this.log.child({ listener: "admin" }));
         await this.#admin.listen();
         this.log.info({ address: plan.admin.listen.text }, `admin listening on ${plan.admin.listen.text}`);
       }

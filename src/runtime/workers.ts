@@ -16,7 +16,8 @@
 // rejected whole, with every worker still on the old config. Then the others apply it (their binds
 // join the sockets the first one opened). Stop is fanned out the same way.
 //
-// /metrics: the supervisor asks every worker for its snapshot and merges them (metrics.ts).
+// /metrics: the supervisor asks every worker for its snapshot and merges them (metrics.ts); /api/upstreams
+// and /status.json likewise ask for every worker's listener and server counters (admin/traffic.ts).
 // Admin API changes (state, weight) are made on the supervisor's pools and passed on to every worker;
 // a worker started later gets them with its config.
 //
@@ -32,6 +33,7 @@ import { Runtime, type Verdict } from "./runtime.ts";
 import { reloadRuntime, type ReloadResult } from "./reload.ts";
 import { RuntimeMetrics, asFamilies, type MetricFamily } from "../observability/metrics.ts";
 import type { Pool } from "../upstream/pool.ts";
+import { NO_TRAFFIC, trafficOf, type ListenerTraffic, type PoolTraffic, type ServerTraffic, type Traffic } from "../admin/traffic.ts";
 import { ADMIN_DOWN, ADMIN_DRAIN, type ServerState } from "../upstream/flags.ts";
 
 /** A server's admin state and configured weight (admin API), as the supervisor passes them on. */
@@ -78,14 +80,16 @@ type ToWorker =
   | { readonly t: "reload"; readonly gen: number; readonly text: string; readonly name: string }
   | { readonly t: "verdict"; readonly v: Verdict }
   | { readonly t: "stop"; readonly timeoutMs: number | null }
-  | { readonly t: "metrics"; readonly req: number };
+  | { readonly t: "metrics"; readonly req: number }
+  | { readonly t: "traffic"; readonly req: number };
 
 /** Worker -> supervisor. */
 type FromWorker =
   | { readonly t: "ready"; readonly gen: number }
   | { readonly t: "start-failed"; readonly error: string }
   | { readonly t: "reloaded"; readonly gen: number; readonly errors: readonly string[] | null }
-  | { readonly t: "metrics"; readonly req: number; readonly families: readonly MetricFamily[] };
+  | { readonly t: "metrics"; readonly req: number; readonly families: readonly MetricFamily[] }
+  | { readonly t: "traffic"; readonly req: number; readonly traffic: Traffic };
 
 /** A worker's answer to a reload must come within this. */
 const RELOAD_ANSWER_MS = 30_000;
@@ -96,7 +100,7 @@ const BACKOFF_MAX_MS = 10_000;
 const STABLE_MS = 10_000;
 /** After the stop deadline, workers get this long to exit before SIGKILL. */
 const STOP_GRACE_MS = 5_000;
-/** A worker's metrics snapshot must come within this (a scrape does not wait for a stuck one). */
+/** A worker's metrics snapshot or counters must come within this (a scrape does not wait for a stuck one). */
 const METRICS_ANSWER_MS = 2_000;
 
 interface Slot {
@@ -111,8 +115,8 @@ interface Slot {
   restart: NodeJS.Timeout | null;
   /** Reload answers awaited, by gen. */
   readonly waiting: Map<number, (errors: readonly string[] | null) => void>;
-  /** Metrics snapshots awaited, by request number. */
-  readonly scrapes: Map<number, (families: readonly MetricFamily[]) => void>;
+  /** Metrics snapshots and counters awaited, by request number (null: the worker went away). */
+  readonly scrapes: Map<number, (answer: unknown) => void>;
   /** Start: settles when the worker reports ready or fails. */
   started: ((error: string | null) => void) | null;
   /** Asked to stop (retired by a resize or a failed reload): not restarted. */
@@ -219,14 +223,24 @@ export class WorkerSet {
   }
 
   /** Every serving worker's metrics snapshot (a worker that does not answer in time is left out). */
-  async metrics(): Promise<(readonly MetricFamily[])[]> {
+  metrics(): Promise<(readonly MetricFamily[])[]> {
+    return this.#gather((req) => ({ t: "metrics", req }));
+  }
+
+  /** Every serving worker's listener and server counters (a worker that does not answer in time is left out). */
+  traffic(): Promise<Traffic[]> {
+    return this.#gather((req) => ({ t: "traffic", req }));
+  }
+
+  /** One request to every serving worker, and the answers that came within METRICS_ANSWER_MS. */
+  async #gather<T>(ask: (req: number) => ToWorker): Promise<T[]> {
     const req = ++this.#scrape;
-    const asks = this.#slots.filter((s) => s.worker !== null && s.ready).map((s) => new Promise<readonly MetricFamily[] | null>((resolve) => {
+    const asks = this.#slots.filter((s) => s.worker !== null && s.ready).map((s) => new Promise<T | null>((resolve) => {
       const timer = setTimeout(() => { s.scrapes.delete(req); resolve(null); }, METRICS_ANSWER_MS);
-      s.scrapes.set(req, (families) => { clearTimeout(timer); s.scrapes.delete(req); resolve(families); });
-      send(s.worker as Worker, { t: "metrics", req });
+      s.scrapes.set(req, (answer) => { clearTimeout(timer); s.scrapes.delete(req); resolve(answer as T | null); });
+      send(s.worker as Worker, ask(req));
     }));
-    return (await Promise.all(asks)).filter((f): f is readonly MetricFamily[] => f !== null);
+    return (await Promise.all(asks)).filter((a): a is Awaited<T> => a !== null);
   }
 
   /** Graceful stop of every worker within timeoutMs (null: no limit), then SIGKILL what is left. */
@@ -300,6 +314,7 @@ export class WorkerSet {
       return;
     }
     if (msg.t === "metrics") { slot.scrapes.get(msg.req)?.(msg.families); return; }
+    if (msg.t === "traffic") { slot.scrapes.get(msg.req)?.(msg.traffic); return; }
     const done = slot.waiting.get(msg.gen);
     if (msg.errors === null) slot.gen = Math.max(slot.gen, msg.gen);
     if (done !== undefined) { slot.waiting.delete(msg.gen); done(msg.errors); }
@@ -311,7 +326,7 @@ export class WorkerSet {
     slot.ready = false;
     for (const done of slot.waiting.values()) done([`worker ${slot.id} exited during the reload`]);
     slot.waiting.clear();
-    for (const done of slot.scrapes.values()) done([]);
+    for (const done of slot.scrapes.values()) done(null);
     slot.started?.(`worker ${slot.id} exited before it was ready (${signal ?? `code ${code ?? "?"}`})`);
     slot.started = null;
     if (this.#stopping || this.#starting) return;
@@ -380,7 +395,34 @@ function parseFromWorker(m: unknown): FromWorker | null {
   if (m.t === "start-failed" && typeof m.error === "string") return { t: "start-failed", error: m.error };
   if (m.t === "reloaded" && typeof m.gen === "number" && (m.errors === null || isStrings(m.errors))) return { t: "reloaded", gen: m.gen, errors: m.errors };
   if (m.t === "metrics" && typeof m.req === "number" && Array.isArray(m.families)) return { t: "metrics", req: m.req, families: asFamilies(m.families) };
+  if (m.t === "traffic" && typeof m.req === "number") { const traffic = parseTraffic(m.traffic); if (traffic !== null) return { t: "traffic", req: m.req, traffic }; }
   return null;
+}
+
+function count(v: unknown): number {
+  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : 0;
+}
+
+/** A worker's Traffic (traffic.ts); entries without a name are dropped, counts that are not counts read 0. */
+function parseTraffic(v: unknown): Traffic | null {
+  if (!isObject(v) || !Array.isArray(v.listeners) || !Array.isArray(v.pools)) return null;
+  const listeners: ListenerTraffic[] = [];
+  for (const l of v.listeners) {
+    if (!isObject(l) || typeof l.name !== "string") continue;
+    const classes = Array.isArray(l.classes) ? [0, 1, 2, 3, 4].map((i) => count((l.classes as unknown[])[i])) : [0, 0, 0, 0, 0];
+    listeners.push({ name: l.name, open: count(l.open), connections: count(l.connections), requests: count(l.requests), classes, bytesIn: count(l.bytesIn), bytesOut: count(l.bytesOut) });
+  }
+  const pools: PoolTraffic[] = [];
+  for (const p of v.pools) {
+    if (!isObject(p) || typeof p.name !== "string" || !Array.isArray(p.servers)) continue;
+    const servers: ServerTraffic[] = [];
+    for (const s of p.servers) {
+      if (!isObject(s) || typeof s.address !== "string") continue;
+      servers.push({ address: s.address, active: count(s.active), inactive: count(s.inactive), total: count(s.total), failures: count(s.failures) });
+    }
+    pools.push({ name: p.name, refusals: count(p.refusals), retries: count(p.retries), servers });
+  }
+  return { listeners, pools };
 }
 
 function parseAdmin(v: unknown): AdminSetting | null {
@@ -418,7 +460,8 @@ function parseToWorker(m: unknown): ToWorker | null {
       if (m.timeoutMs !== null && typeof m.timeoutMs !== "number") return null;
       return { t: "stop", timeoutMs: m.timeoutMs };
     case "metrics":
-      return typeof m.req === "number" ? { t: "metrics", req: m.req } : null;
+    case "traffic":
+      return typeof m.req === "number" ? { t: m.t, req: m.req } : null;
     default:
       return null;
   }
@@ -498,6 +541,10 @@ export function runWorker(): void {
     if (msg.t === "verdict") { if (health !== null) health.applyVerdict(msg.v); else early.push(msg.v); return; }
     if (msg.t === "admin") {
       if (health !== null) applyAdmin(health, msg.a); else earlyAdmin.push(msg.a);
+      return;
+    }
+    if (msg.t === "traffic") {
+      toWorkerParent({ t: "traffic", req: msg.req, traffic: rt === null ? NO_TRAFFIC : trafficOf(rt) });
       return;
     }
     if (msg.t === "metrics") {

@@ -117,6 +117,17 @@ test("R10: one supervisor, two workers; /readyz 503 until both listen; a HUP dur
   let requests = 0;
   for (const m of text.matchAll(/^switchyard_listener_requests_total\{[^}]*listener="web"[^}]*\} (\d+)$/gm)) requests += Number(m[1]);
   assert.equal(requests, 24, "requests counted across both workers");
+  // so do /api/upstreams and /status.json: the supervisor serves nothing, its own pools count nothing
+  const served = (name: string): number => s.origins.filter((o) => o === name).length;
+  const ups = JSON.parse((await getFresh(adminPort, "/api/upstreams")).body) as { name: string; servers: { address: string; total: number; active: number }[] }[];
+  const web = ups.find((u) => u.name === "web");
+  assert.deepEqual(web?.servers.map((x) => [x.address, x.total]), [[a.address, served("a")], [b.address, served("b")]], "each server's total is what it served, over both workers");
+  const st = JSON.parse((await getFresh(adminPort, "/status.json")).body) as { listeners: { name: string; requests: number; connections: number; status: Record<string, number> }[]; upstreams: { name: string; servers: { address: string; total: number }[] }[] };
+  const l = st.listeners.find((x) => x.name === "web");
+  assert.equal(l?.requests, 24, "the status page's listener row counts both workers' requests");
+  assert.equal(l?.connections, 24);
+  assert.equal(l?.status["2xx"], 24);
+  assert.deepEqual(st.upstreams.find((u) => u.name === "web")?.servers.map((x) => x.total), [served("a"), served("b")]);
 });
 
 test("health is probed once per server, not once per worker, and every worker follows the supervisor's verdicts", async () => {
