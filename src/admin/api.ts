@@ -22,10 +22,10 @@ import { describeFlags } from "../upstream/flags.ts";
 import { RuntimeMetrics, renderMetrics, ejectionsOf, METRICS_CONTENT_TYPE, type MetricsSource } from "../observability/metrics.ts";
 import { explain } from "./explain.ts";
 import { STATUS_HTML } from "./status-page.ts";
-import { TrafficSums, trafficOf, type Traffic } from "./traffic.ts";
+import { TrafficSums, trafficOf, type ServerTraffic, type Traffic } from "./traffic.ts";
 
 /** A server as the API shows it; `counts` (summed over the workers, traffic.ts) replaces its own counters. */
-export function serverJson(s: Server, counts: { active: number; inactive: number; total: number; failures: number } = s): Record<string, unknown> {
+export function serverJson(s: Server, counts: Omit<ServerTraffic, "address"> = s): Record<string, unknown> {
   return {
     address: s.address,
     weight: s.configWeight,

@@ -39,18 +39,21 @@ export interface Traffic {
 
 export const NO_TRAFFIC: Traffic = { listeners: [], pools: [] };
 
+type ListenerCounts = Omit<ListenerTraffic, "name">;
+type PoolCounts = Omit<PoolTraffic, "name" | "servers">;
+type ServerCounts = Omit<ServerTraffic, "address">;
+const noListener = (): ListenerCounts => ({ open: 0, connections: 0, requests: 0, classes: [0, 0, 0, 0, 0], bytesIn: 0, bytesOut: 0 });
+
 /** This process's counters. */
 export function trafficOf(rt: Omit<MetricsSource, "health">): Traffic {
   const listeners: ListenerTraffic[] = [];
   for (const [name, live] of rt.listeners) {
     const st = rt.stats.get(name);
-    let bytesIn = st?.closedBytesIn ?? 0;
-    let bytesOut = st?.closedBytesOut ?? 0;
-    for (const c of live.listener.clients) { bytesIn += c.bytesRead; bytesOut += c.bytesWritten; }
+    if (st === undefined) continue;
     listeners.push({
-      name, open: live.listener.clients.size, connections: st?.connections ?? 0, requests: st?.requests ?? 0,
-      classes: st === undefined ? [0, 0, 0, 0, 0] : [st.classes[1], st.classes[2], st.classes[3], st.classes[4], st.classes[5]],
-      bytesIn, bytesOut,
+      name, open: live.listener.clients.size, connections: st.connections, requests: st.requests,
+      classes: [st.classes[1], st.classes[2], st.classes[3], st.classes[4], st.classes[5]],
+      ...st.bytes(live.listener.clients),
     });
   }
   const pools: PoolTraffic[] = [];
@@ -65,18 +68,18 @@ export function trafficOf(rt: Omit<MetricsSource, "health">): Traffic {
 
 /** Counters summed over several processes, looked up by listener, pool, or pool and server address. */
 export class TrafficSums {
-  readonly #listeners = new Map<string, { open: number; connections: number; requests: number; classes: number[]; bytesIn: number; bytesOut: number }>();
+  readonly #listeners = new Map<string, { -readonly [K in keyof ListenerCounts]: ListenerCounts[K] } & { classes: number[] }>();
   readonly #pools = new Map<string, { refusals: number; retries: number }>();
   readonly #servers = new Map<string, { active: number; inactive: number; total: number; failures: number }>();
 
   constructor(all: readonly Traffic[]) {
     for (const t of all) {
       for (const l of t.listeners) {
-        let sum = this.#listeners.get(l.name);
-        if (sum === undefined) { sum = { open: 0, connections: 0, requests: 0, classes: [0, 0, 0, 0, 0], bytesIn: 0, bytesOut: 0 }; this.#listeners.set(l.name, sum); }
+        const sum = this.#listeners.get(l.name) ?? { ...noListener(), classes: [0, 0, 0, 0, 0] };
         sum.open += l.open; sum.connections += l.connections; sum.requests += l.requests;
         sum.bytesIn += l.bytesIn; sum.bytesOut += l.bytesOut;
         for (let i = 0; i < 5; i++) sum.classes[i] += l.classes[i] ?? 0;
+        this.#listeners.set(l.name, sum);
       }
       for (const p of t.pools) {
         const ps = this.#pools.get(p.name) ?? { refusals: 0, retries: 0 };
@@ -92,15 +95,15 @@ export class TrafficSums {
     }
   }
 
-  listener(name: string): { open: number; connections: number; requests: number; classes: readonly number[]; bytesIn: number; bytesOut: number } {
-    return this.#listeners.get(name) ?? { open: 0, connections: 0, requests: 0, classes: [0, 0, 0, 0, 0], bytesIn: 0, bytesOut: 0 };
+  listener(name: string): ListenerCounts {
+    return this.#listeners.get(name) ?? noListener();
   }
 
-  pool(name: string): { refusals: number; retries: number } {
+  pool(name: string): PoolCounts {
     return this.#pools.get(name) ?? { refusals: 0, retries: 0 };
   }
 
-  server(pool: string, address: string): { active: number; inactive: number; total: number; failures: number } {
+  server(pool: string, address: string): ServerCounts {
     return this.#servers.get(`${pool}\0${address}`) ?? { active: 0, inactive: 0, total: 0, failures: 0 };
   }
 }

@@ -122,6 +122,14 @@ export class ListenerStats {
     this.requestTime.observe(ms);
   }
 
+  /** Bytes in and out of every connection so far: those closed, plus what the open ones moved. */
+  bytes(open: ReadonlySet<Socket>): { readonly bytesIn: number; readonly bytesOut: number } {
+    let bytesIn = this.closedBytesIn;
+    let bytesOut = this.closedBytesOut;
+    for (const c of open) { bytesIn += c.bytesRead; bytesOut += c.bytesWritten; }
+    return { bytesIn, bytesOut };
+  }
+
   #closed(sock: Socket): void {
     this.closedBytesIn += sock.bytesRead;
     this.closedBytesOut += sock.bytesWritten;
@@ -241,15 +249,13 @@ export class RuntimeMetrics {
       if (st === undefined) continue;
       const plan = live.state.plan;
       const l = { listener: name };
-      let bin = st.closedBytesIn;
-      let bout = st.closedBytesOut;
-      for (const c of live.listener.clients) { bin += c.bytesRead; bout += c.bytesWritten; }
+      const { bytesIn, bytesOut } = st.bytes(live.listener.clients);
       info.values.push({ value: 1, labels: { listener: name, protocol: plan.protocol, address: plan.listen.text } });
       conns.values.push({ value: st.connections, labels: l });
       rejected.values.push({ value: st.rejected, labels: l });
       open.values.push({ value: live.listener.clients.size, labels: l });
-      rx.values.push({ value: bin, labels: l });
-      tx.values.push({ value: bout, labels: l });
+      rx.values.push({ value: bytesIn, labels: l });
+      tx.values.push({ value: bytesOut, labels: l });
       if (plan.protocol === "http") {
         for (let c = 1; c <= 5; c++) reqs.values.push({ value: st.classes[c], labels: { listener: name, class: CLASS_NAMES[c] } });
         reqs.values.push({ value: st.classes[0], labels: { listener: name, class: "other" } });
