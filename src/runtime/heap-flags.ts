@@ -13,6 +13,17 @@
 //                             and zones cost 3-5 MiB of peak RSS at c=256 (77/78 -> 73/74 MiB in
 //                             two paired runs); CPU per request at c=50 read the same within noise
 //                             (10 and 12 interleaved rounds: 30.1 vs 29.8 and 31.8 vs 32.7 µs).
+//   --no-parallel-scavenge    the main thread scavenges the (2 MiB) young generation alone. V8 would
+//                             hand each scavenge to helper threads too and wait for them; a proxy
+//                             worker shares its core (pinned, or with workers: N on N cores), so the
+//                             helpers wait their turn on a busy core and the sync costs more than it
+//                             saves. 100 B c=50, pinned as the bench: 19.8 against 27.5 µs per request
+//                             (median of 8 pairs, better in 8 of 8), p99 about halved, peak RSS 71
+//                             against 79 MiB; 16 KiB c=50 32.6 against 42.9 µs (5 of 6); c=256 and an
+//                             unpinned proxy the same within noise. (--single-threaded-gc, which
+//                             also stops concurrent marking and sweeping: 14-19 % more CPU and
+//                             105 MiB at c=256; --no-concurrent-marking or --no-parallel-compaction
+//                             on top: no gain.)
 // (--memory-saver-mode was tried: 2-4 MiB less peak RSS at c=256, but about 10 % more CPU per request
 // in 5 paired rounds, and p99 spikes in a full bench run: left out.)
 // The re-executed image also gets MALLOC_ARENA_MAX=2 unless the environment sets it: glibc otherwise
@@ -25,7 +36,7 @@
 // it is; SWITCHYARD_HEAP_FLAGS replaces the list ("" turns the re-exec off).
 
 /** What the entry point adds when neither the command line nor NODE_OPTIONS names it. */
-export const HEAP_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--heap-growing-percent=20", "--no-maglev"];
+export const HEAP_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--heap-growing-percent=20", "--no-maglev", "--no-parallel-scavenge"];
 
 /** Environment the re-executed image gets where the operator set none of it. */
 export const HEAP_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2" };
