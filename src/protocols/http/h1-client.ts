@@ -115,6 +115,8 @@ class Exchange implements H1Call {
   readonly ev: H1Events;
   readonly reused: boolean;
   deadline = 0;
+  /** Its slot in `live` (DeadlineSweep). */
+  sweepSlot = -1;
   status = 0;
   done = false;
   gotResponse = false;

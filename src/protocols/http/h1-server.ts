@@ -205,6 +205,8 @@ export class H1Conn {
   clientEnded = false;
   dead = false;
   deadline = 0;
+  /** Its slot in `live` (DeadlineSweep). */
+  sweepSlot = -1;
   deadlineKind = D_NONE;
   #paused = false;
   /** The client's address (normalised, core/key.ts) and port, read once per connection. */
