@@ -283,7 +283,7 @@ listen lt
         const list = byT.get(t.name) ?? [];
         list.push(run);
         byT.set(t.name, list);
-        process.stderr.write(`round ${round + 1} ${sc.id} ${t.name}: ${sc.kind === "stream" ? `${run.mbps.toFixed(0)} MB/s` : `${Math.round(run.rps)} req/s`}\n`);
+        process.stderr.write(`round ${round + 1} ${sc.id} ${t.name}: ${sc.kind === "stream" ? `${run.mbps.toFixed(0)} MB/s` : `${Math.round(run.rps)} req/s, p99 ${run.p99.toFixed(2)} ms, ${run.cpuUs.toFixed(1)} µs/req`}\n`);
       }
     }
   }
