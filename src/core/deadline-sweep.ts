@@ -16,6 +16,7 @@ export interface Expiring {
   deadline: number;
   /** The item's slot in its DeadlineSweep (-1: not tracked); only DeadlineSweep writes it. */
   sweepSlot: number;
+  /** Called once its deadline has passed; must leave `deadline` at 0 or later than `now`, or delete the item. */
   expired(now: number): void;
 }
 
@@ -60,7 +61,8 @@ export class DeadlineSweep<T extends Expiring> {
   readonly #tick = (): void => {
     const now = performance.now();
     // from the end: an expired() that deletes items moves already visited ones into their slots, and
-    // slots past the count read undefined
+    // slots past the count read undefined. An item met twice in one tick does not fire twice: its
+    // expired() already left its deadline at 0 or later than now.
     for (let i = this.#count - 1; i >= 0; i--) {
       const x = this.#items[i];
       if (x !== undefined && x.deadline > 0 && now >= x.deadline) x.expired(now);
